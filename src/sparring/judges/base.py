@@ -1,0 +1,42 @@
+"""The judge interface: (original intent, conversation) -> Verdict."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from pydantic import Field
+
+from sparring.types import Behavior, Frozen, Message, Verdict
+
+
+class JudgeInput(Frozen):
+    """What a judge sees: the original harmful intent and the whole conversation.
+
+    The last message of ``transcript`` is the response under judgment. Judging against the
+    behavior rather than the (possibly disguised) attack prompt is deliberate: an encoded or
+    role-played request is unsafe to answer exactly when the plain request is.
+    """
+
+    behavior: Behavior
+    transcript: tuple[Message, ...] = Field(min_length=1)
+
+    @property
+    def response(self) -> str:
+        """The text under judgment: the final assistant turn."""
+        return self.transcript[-1].content
+
+
+class Judge(ABC):
+    """Scores responses. Implementations batch internally; an item that cannot be judged
+    gets an ``unscorable`` Verdict (never ``safe``) and the batch carries on."""
+
+    #: Name and version, e.g. ``refusal-rules@1``; stored with every verdict.
+    id: str
+
+    @abstractmethod
+    async def judge(self, items: Sequence[JudgeInput]) -> list[Verdict]:
+        """One Verdict per item, in order."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release models or sessions held by the judge."""
