@@ -1,0 +1,85 @@
+"""Scan configuration: one pydantic model shared by the CLI flags, YAML files and the API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+
+from sparring.errors import ConfigError
+from sparring.models.options import ModelOptions
+from sparring.types import Frozen
+
+DEFAULT_TARGET = "builtin/qwen2.5-coder-0.5b"
+# A spread of families that the default scan runs: the baseline, a persona template, two
+# competing-objective tricks, a nested scenario, a tense rewrite and an encoding.
+DEFAULT_ATTACKS = (
+    "direct",
+    "roleplay-persona",
+    "refusal-suppression",
+    "prefix-injection",
+    "fictional-scenario",
+    "past-tense",
+    "base64",
+)
+
+
+class ScanConfig(Frozen):
+    """Everything that determines a scan; stored with the run so it can be resumed."""
+
+    target: str = Field(DEFAULT_TARGET, description="Model spec of the model under test.")
+    target_options: ModelOptions = ModelOptions()
+    system_prompt: str | None = Field(None, description="System prompt given to the target.")
+    suite: str = Field("builtin", description="Named behavior suite (sparring data list).")
+    behaviors: str | None = Field(
+        None, description="Behavior file, URL or hf:// path; replaces the suite when set."
+    )
+    behaviors_format: str = Field("jsonl", description="Loader for --behaviors (csv, jsonl, ...).")
+    attacks: tuple[str, ...] = Field(DEFAULT_ATTACKS, min_length=1)
+    templates_file: str | None = Field(None, description="Templates for the template-file attack.")
+    judge: str = Field("embedded", description="Judge spec (sparring judge list).")
+    helper: str | None = Field(None, description="Helper model spec for translation attacks.")
+    samples: int = Field(1, ge=1, description="Target samples per attempt.")
+    limit: int | None = Field(
+        40, ge=1, description="At most this many harmful and this many benign behaviors."
+    )
+    max_tokens: int = Field(128, ge=1, description="Target reply length cap, tokens.")
+    temperature: float = Field(0.0, ge=0.0, le=5.0)
+    seed: int = 0
+    concurrency: int = Field(16, ge=1, description="Attempts in flight at once.")
+    max_requests: int | None = Field(None, ge=1, description="Budget: target requests.")
+    time_limit_s: float | None = Field(None, gt=0, description="Budget: wall time, seconds.")
+
+    @field_validator("attacks", mode="before")
+    @classmethod
+    def _split_attacks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(a.strip() for a in value.split(",") if a.strip())
+        return value
+
+
+def load_config(path: Path, overrides: dict[str, Any] | None = None) -> ScanConfig:
+    """Read a YAML scan config, apply overrides, and validate with one error per bad field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({err})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of scan fields at the top level")
+    return make_config({**raw, **(overrides or {})}, source=str(path))
+
+
+def make_config(values: dict[str, Any], source: str = "scan options") -> ScanConfig:
+    """Validate a dict of scan fields; the first bad field becomes one ConfigError line."""
+    try:
+        return ScanConfig.model_validate(values)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ConfigError(f"{source}: field {field!r}: {first['msg']}") from None

@@ -1,0 +1,156 @@
+"""The scan: behaviors × attack techniques → target → judges → stored attempts.
+
+A scan is fully determined by its ScanConfig: the behaviors chosen, the prompts each attack
+writes and the sampling seeds all derive from ``config.seed``, so a resumed run rebuilds the
+same plan and skips what the store already holds.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sparring.attacks import AttackContext, get_attack
+from sparring.config import ScanConfig
+from sparring.data import load_behaviors, suite
+from sparring.engine import Budget, Engine, RunOutcome, target_executor
+from sparring.errors import ConfigError
+from sparring.judges import resolve_judge
+from sparring.models import ChatModel, resolve_model
+from sparring.store import RunStore
+from sparring.types import AttemptSpec, Behavior, GenerationParams, content_hash
+
+#: The technique used for benign behaviors: over-refusal is measured on plain requests.
+BENIGN_ATTACK = "direct"
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What a finished (or stopped) scan left in the store."""
+
+    run_id: str
+    outcome: RunOutcome
+
+
+def select_behaviors(behaviors: Sequence[Behavior], limit: int | None, seed: int) -> list[Behavior]:
+    """At most ``limit`` behaviors, spread evenly over categories, chosen reproducibly.
+
+    Categories take turns (round robin) so a small limit still covers every category.
+    """
+    if limit is None or len(behaviors) <= limit:
+        return list(behaviors)
+    rng = random.Random(seed)
+    by_category: dict[str, list[Behavior]] = defaultdict(list)
+    for behavior in behaviors:
+        by_category[behavior.category].append(behavior)
+    queues = [by_category[c] for c in sorted(by_category)]
+    for queue in queues:
+        rng.shuffle(queue)
+    chosen: list[Behavior] = []
+    while len(chosen) < limit:
+        for queue in queues:
+            if queue and len(chosen) < limit:
+                chosen.append(queue.pop())
+    return sorted(chosen, key=lambda b: b.id)
+
+
+def load_scan_behaviors(config: ScanConfig) -> list[Behavior]:
+    """The harmful and benign behaviors the scan runs, after the limit is applied."""
+    if config.behaviors is not None:
+        pool = load_behaviors(config.behaviors_format, config.behaviors)
+    else:
+        pool = suite(config.suite)
+    harmful = select_behaviors([b for b in pool if not b.benign], config.limit, config.seed)
+    benign = select_behaviors([b for b in pool if b.benign], config.limit, config.seed)
+    if not harmful and not benign:
+        raise ConfigError("the scan has no behaviors: check --suite / --behaviors")
+    return harmful + benign
+
+
+async def build_plan(
+    config: ScanConfig, behaviors: Sequence[Behavior], helper: ChatModel | None
+) -> list[AttemptSpec]:
+    """Every attempt of the scan, in a deterministic order."""
+    templates = Path(config.templates_file) if config.templates_file else None
+    ctx = AttackContext(seed=config.seed, helper=helper, templates_file=templates)
+    attacks = {name: get_attack(name) for name in config.attacks}
+    missing = [a.name for a in attacks.values() if a.needs_helper and helper is None]
+    if missing:
+        raise ConfigError(f"attacks {', '.join(missing)} need a helper model: pass --helper SPEC")
+    plan: list[AttemptSpec] = []
+    for behavior in behaviors:
+        names = [BENIGN_ATTACK] if behavior.benign else list(config.attacks)
+        for name in names:
+            attack = attacks.get(name) or get_attack(name)
+            for prompt in await attack.realize(behavior, ctx):
+                for sample in range(config.samples):
+                    seed = int(content_hash([config.seed, behavior.id, name, sample])[:8], 16)
+                    params = GenerationParams(
+                        max_tokens=config.max_tokens, temperature=config.temperature, seed=seed
+                    )
+                    plan.append(
+                        AttemptSpec(
+                            behavior_id=behavior.id,
+                            attack=name,
+                            messages=prompt.messages,
+                            followups=prompt.followups,
+                            sample=sample,
+                            params=params,
+                            meta=dict(prompt.meta),
+                        )
+                    )
+    return plan
+
+
+async def run_scan(
+    config: ScanConfig,
+    store: RunStore,
+    *,
+    resume: str | None = None,
+    progress: bool = True,
+) -> ScanResult:
+    """Run (or resume) a scan into ``store``; the reports are rendered from the store after."""
+    behaviors = load_scan_behaviors(config)
+    target = resolve_model(config.target, config.target_options)
+    helper = resolve_model(config.helper) if config.helper else None
+    judge = resolve_judge(config.judge)
+    try:
+        plan = await build_plan(config, behaviors, helper)
+        if resume is None:
+            run_id = store.create_run(
+                "scan",
+                config.model_dump(mode="json"),
+                config.seed,
+                {
+                    "target": config.target,
+                    "judge": judge.id,
+                    **({"helper": config.helper} if config.helper else {}),
+                },
+            )
+            store.add_behaviors(run_id, behaviors)
+        else:
+            run_id = resume
+        engine = Engine(
+            store,
+            run_id,
+            concurrency=config.concurrency,
+            budget=Budget(max_requests=config.max_requests, time_limit_s=config.time_limit_s),
+            progress=progress,
+        )
+        executor = target_executor(
+            target,
+            [judge],
+            {b.id: b for b in behaviors},
+            store=store,
+            system_prompt=config.system_prompt,
+        )
+        outcome = await engine.run(plan, executor)
+    finally:
+        await target.aclose()
+        await judge.aclose()
+        if helper is not None:
+            await helper.aclose()
+    return ScanResult(run_id=run_id, outcome=outcome)
