@@ -210,7 +210,7 @@ def self_bleu(texts: Sequence[str], sample: int | None = None, seed: int = 0) ->
 
 def mean_pairwise_cosine(vectors: Matrix) -> float:
     """Mean cosine similarity over distinct pairs of unit vectors (1 = all identical)."""
-    n = vectors.shape[0]
+    n = int(vectors.shape[0])
     if n < 2:
         return 0.0
     total = vectors.sum(axis=0)

@@ -1,0 +1,12 @@
+"""Runs a plan of attempts: bounded concurrency, batched store writes, budgets, graceful
+Ctrl-C, progress and resume.
+
+    executor = target_executor(target, judges, behaviors, store=store)
+    outcome = await Engine(store, run_id, concurrency=16).run(plan, executor)
+"""
+
+from sparring.engine.budget import Budget
+from sparring.engine.executor import Executor, target_executor
+from sparring.engine.runner import Engine, RunOutcome
+
+__all__ = ["Budget", "Engine", "Executor", "RunOutcome", "target_executor"]

@@ -1,0 +1,136 @@
+"""The loader registry: each data format is one decorated function, found by name.
+
+A fixed-format loader is ``@register("name", ...)`` on a function ``(path) -> behaviors``;
+a loader that reads any file through a ``ColumnMapping`` uses ``@register_mapped``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sparring.data.taxonomy import CATEGORIES, CategoryTable
+from sparring.errors import ConfigError
+from sparring.types import Behavior
+
+PlainRead = Callable[[Path], list[Behavior]]
+MappedRead = Callable[[Path, "ColumnMapping"], list[Behavior]]
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which fields of a generic CSV or JSON-lines file make up a Behavior.
+
+    Each attribute other than ``text`` may be None: without ``id`` the ids are
+    ``<source>-0000``, ``<source>-0001``...; without ``category`` every row is ``other``;
+    without ``benign`` every row gets ``benign_default``.
+    """
+
+    text: str
+    """Field holding the request itself (required, non-empty on every row)."""
+    id: str | None = None
+    """Field holding a unique id per row."""
+    category: str | None = None
+    """Field holding the row's category label (a taxonomy id, or a key of category_map)."""
+    context: str | None = None
+    """Field holding a supporting document for contextual behaviors."""
+    benign: str | None = None
+    """Field holding a flag (true/false, 1/0, yes/no, safe/unsafe) for benign rows."""
+    category_map: Mapping[str, str] | None = None
+    """The file's own category labels -> taxonomy ids; other labels that are taxonomy ids
+    are kept, the rest become ``other``."""
+    source: str | None = None
+    """Behavior.source for every row; defaults to the file's name without its suffix."""
+    benign_default: bool = False
+    """Benign flag for every row when no ``benign`` field is named."""
+    table: CategoryTable = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        entries = dict(self.category_map or {})
+        for label, category in entries.items():
+            if category not in CATEGORIES:
+                raise ConfigError(
+                    f"ColumnMapping.category_map[{label!r}] = {category!r} is not a sparring "
+                    f"category; use one of: {', '.join(CATEGORIES)}"
+                )
+        object.__setattr__(self, "table", CategoryTable("category_map", entries))
+
+    def columns(self) -> dict[str, str]:
+        """The named fields, keyed by the attribute that names them."""
+        named = {
+            "text": self.text,
+            "id": self.id,
+            "category": self.category,
+            "context": self.context,
+            "benign": self.benign,
+        }
+        return {role: column for role, column in named.items() if column is not None}
+
+
+@dataclass(frozen=True)
+class Loader:
+    """A registered data format."""
+
+    name: str
+    description: str
+    """One line for ``sparring data list``."""
+    read: Callable[[Path, ColumnMapping | None], list[Behavior]]
+    default: str | None = None
+    """Where the file (or folder) usually sits, relative to the data directory."""
+    expected: str | None = None
+    """What the default file is, in words, for the error when it is missing."""
+    accepts_dir: bool = False
+    """True when the loader reads a whole folder (one file per part)."""
+
+
+LOADERS: dict[str, Loader] = {}
+"""Every data format by name; ``load_behaviors(name, ...)`` dispatches here."""
+
+
+def _add(loader: Loader) -> None:
+    if loader.name in LOADERS:
+        raise ValueError(f"data loader {loader.name!r} is registered twice")
+    LOADERS[loader.name] = loader
+
+
+def register(
+    name: str,
+    *,
+    description: str,
+    default: str | None = None,
+    expected: str | None = None,
+    accepts_dir: bool = False,
+) -> Callable[[PlainRead], PlainRead]:
+    """Register a fixed-format loader ``(path) -> list[Behavior]`` under ``name``."""
+
+    def decorate(read: PlainRead) -> PlainRead:
+        def read_unmapped(path: Path, mapping: ColumnMapping | None) -> list[Behavior]:
+            if mapping is not None:
+                raise ConfigError(
+                    f"source '{name}' has a fixed format; a column mapping only applies to "
+                    "the csv and jsonl sources"
+                )
+            return read(path)
+
+        _add(Loader(name, description, read_unmapped, default, expected, accepts_dir))
+        return read
+
+    return decorate
+
+
+def register_mapped(name: str, *, description: str) -> Callable[[MappedRead], MappedRead]:
+    """Register a loader ``(path, mapping) -> list[Behavior]`` that needs a ColumnMapping."""
+
+    def decorate(read: MappedRead) -> MappedRead:
+        def read_mapped(path: Path, mapping: ColumnMapping | None) -> list[Behavior]:
+            if mapping is None:
+                raise ConfigError(
+                    f"source '{name}' needs a column mapping: pass mapping=ColumnMapping(text=...)"
+                )
+            return read(path, mapping)
+
+        _add(Loader(name, description, read_mapped))
+        return read
+
+    return decorate

@@ -1,0 +1,319 @@
+"""The engine: runs a plan of attempts with bounded concurrency, batched store writes,
+budgets, graceful interruption and resume."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from sparring.engine.budget import Budget, BudgetMeter
+from sparring.engine.executor import Executor
+from sparring.engine.progress import Reporter, make_reporter
+from sparring.errors import ConfigError, SparringError, StoreError
+from sparring.store import RunStatus, RunStore
+from sparring.types import AttemptResult, AttemptSpec, Completion
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a call to Engine.run went. Counts are attempts of the plan; they add up:
+    planned = skipped_existing + duplicates + done + errors + not_started."""
+
+    status: RunStatus
+    """finished, budget, interrupted or failed."""
+    planned: int
+    """Attempts in the plan given to run()."""
+    skipped_existing: int
+    """Attempts already in the store (from an earlier run of the plan), not run again."""
+    duplicates: int
+    """Specs whose key repeats an earlier spec of the plan; run once."""
+    done: int
+    """Attempts stored by this call without error."""
+    errors: int
+    """Attempts stored by this call with an error (failed request or executor exception)."""
+    exceptions: int
+    """Of the errors, those where the executor raised (bugs, not model failures)."""
+    not_started: int
+    """Attempts this call did not store: never started, or cancelled; a resume runs them."""
+    elapsed_s: float
+    """Wall time of the call, seconds."""
+    requests: int
+    """Target requests made by this call (turns, failed and cached ones included)."""
+    tokens: int
+    """Target tokens used by this call, prompt and completion."""
+
+
+class Engine:
+    """Runs a plan of AttemptSpecs for one stored run.
+
+    At most ``concurrency`` attempts are in flight. Results are written in batches, when
+    ``commit_every`` results are waiting or every ``commit_interval_s`` seconds, and at the
+    end; a crash loses at most the unwritten batch, which a resume redoes. Attempts already
+    stored are skipped, so calling run() again with the same plan resumes it.
+
+    Stopping: when the ``budget`` is spent, no attempt is started and those in flight
+    finish (status ``budget``). A first Ctrl-C (SIGINT, caught only when run() is on the
+    main thread) or cancellation of run() stops scheduling and waits up to
+    ``drain_timeout_s`` seconds for attempts in flight; a second one cancels them. Either
+    way, finished results are written and the run is marked ``interrupted``; run() then
+    returns after a SIGINT and re-raises after a cancellation.
+
+    ``progress`` shows a bar (or plain lines when stderr is not a terminal) with counts,
+    rate and ETA, never prompts or responses.
+    """
+
+    def __init__(
+        self,
+        store: RunStore,
+        run_id: str,
+        *,
+        concurrency: int = 16,
+        budget: Budget | None = None,
+        progress: bool = True,
+        commit_every: int = 64,
+        commit_interval_s: float = 0.5,
+        drain_timeout_s: float = 30.0,
+    ) -> None:
+        if concurrency < 1:
+            raise ConfigError(f"engine concurrency must be at least 1, got {concurrency}")
+        if commit_every < 1:
+            raise ConfigError(f"engine commit_every must be at least 1, got {commit_every}")
+        if commit_interval_s <= 0 or drain_timeout_s < 0:
+            raise ConfigError(
+                "engine commit_interval_s must be positive and drain_timeout_s not negative, "
+                f"got {commit_interval_s} and {drain_timeout_s}"
+            )
+        self.store = store
+        self.run_id = run_id
+        self.concurrency = concurrency
+        self.budget = budget
+        self.progress = progress
+        self.commit_every = commit_every
+        self.commit_interval_s = commit_interval_s
+        self.drain_timeout_s = drain_timeout_s
+
+    async def run(self, plan: Sequence[AttemptSpec], execute: Executor) -> RunOutcome:
+        """Run every attempt of ``plan`` not yet stored; see the class docstring."""
+        started = time.monotonic()
+        self.store.get_run(self.run_id)
+        pending, skipped, duplicates = _select(plan, self.store.done_keys(self.run_id))
+        self.store.mark_running(self.run_id)
+        session = _Session(self, pending, execute)
+        cancelled = await session.run_workers()
+        status = session.finish()
+        if session.fatal is not None:
+            raise session.fatal
+        if session.crash is not None:
+            raise session.crash
+        if cancelled:
+            raise asyncio.CancelledError
+        return RunOutcome(
+            status=status,
+            planned=len(plan),
+            skipped_existing=skipped,
+            duplicates=duplicates,
+            done=session.done,
+            errors=session.errors,
+            exceptions=session.exceptions,
+            not_started=len(pending) - session.done - session.errors,
+            elapsed_s=time.monotonic() - started,
+            requests=session.meter.requests,
+            tokens=session.meter.tokens,
+        )
+
+
+class _Session:
+    """The state of one Engine.run call: workers, write buffer, counters, stop reason."""
+
+    def __init__(self, engine: Engine, pending: list[AttemptSpec], execute: Executor) -> None:
+        self.engine = engine
+        self.store = engine.store
+        self.execute = execute
+        self.meter = BudgetMeter(engine.budget)
+        self.reporter: Reporter = make_reporter(
+            engine.progress, f"run {engine.run_id}", len(pending)
+        )
+        self.queue: Iterator[AttemptSpec] = iter(pending)
+        self.buffer: list[AttemptResult] = []
+        self.workers: set[asyncio.Task[None]] = set()
+        self.stop_reason: RunStatus | None = None
+        self.fatal: SparringError | None = None
+        self.crash: BaseException | None = None
+        self.interrupts = 0
+        self.drain_timer: asyncio.TimerHandle | None = None
+        self.done = 0
+        self.errors = 0
+        self.exceptions = 0
+        self.n_workers = min(engine.concurrency, len(pending))
+        """Workers started: no more than there are attempts to run."""
+
+    async def run_workers(self) -> bool:
+        """Run until the workers end; True when run() itself was cancelled."""
+        if self.n_workers == 0:
+            return False
+        self.workers = {asyncio.create_task(self.worker()) for _ in range(self.n_workers)}
+        ticker = asyncio.create_task(self.tick())
+        cancelled = False
+        try:
+            with _sigint_calls(self.interrupt):
+                while not all(w.done() for w in self.workers):
+                    try:
+                        await asyncio.wait(self.workers)
+                    except asyncio.CancelledError:
+                        cancelled = True
+                        self.interrupt()
+        finally:
+            ticker.cancel()
+            if self.drain_timer is not None:
+                self.drain_timer.cancel()
+        # A worker that raised is a bug in the engine itself: record the run as failed.
+        crashed = (w.exception() for w in self.workers if not w.cancelled())
+        self.crash = next((exc for exc in crashed if exc is not None), None)
+        if self.crash is not None:
+            self.stop_reason = "failed"
+        return cancelled
+
+    def finish(self) -> RunStatus:
+        """Write what is left, record how the run ended, and close the progress display."""
+        self.flush()
+        self.reporter.close()
+        status: RunStatus = self.stop_reason or "finished"
+        with contextlib.suppress(StoreError):
+            self.store.finish_run(self.engine.run_id, status)
+        return status
+
+    async def worker(self) -> None:
+        while self.stop_reason is None:
+            spec = next(self.queue, None)
+            if spec is None:
+                return
+            turns = 1 + len(spec.followups)
+            if not self.meter.try_reserve(turns):
+                self.stop("budget")
+                return
+            try:
+                result, raised = await self.run_one(spec)
+            except SparringError as err:
+                self.fail(err)
+                return
+            requests = 0 if raised else len(result.completions)
+            tokens = sum(c.prompt_tokens + c.completion_tokens for c in result.completions)
+            self.meter.settle(turns, requests, tokens)
+            self.exceptions += raised
+            self.buffer.append(result)
+            self.reporter.advance(result.error is not None)
+            if len(self.buffer) >= self.engine.commit_every:
+                self.flush()
+
+    async def run_one(self, spec: AttemptSpec) -> tuple[AttemptResult, bool]:
+        """The executor's result, or an error result standing for the exception it raised."""
+        try:
+            result = await self.execute(spec)
+            if result.spec != spec:
+                raise RuntimeError("the executor returned the result of a different attempt")
+        except SparringError:
+            raise
+        except Exception as err:
+            logger.warning(
+                "executor raised %s on attempt %s; recorded as an error",
+                type(err).__name__,
+                spec.key,
+            )
+            failure = Completion.failure(f"executor raised {type(err).__name__}: {err}")
+            return AttemptResult(spec=spec, completions=(failure,)), True
+        return result, False
+
+    async def tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.engine.commit_interval_s)
+            self.flush()
+            self.reporter.tick()
+
+    def flush(self) -> None:
+        """Write the buffered results in one transaction; a failed write ends the run."""
+        if not self.buffer or self.fatal is not None:
+            return
+        batch, self.buffer = self.buffer, []
+        try:
+            self.store.record_attempts(self.engine.run_id, batch)
+        except StoreError as err:
+            self.fail(err)
+            return
+        errors = sum(result.error is not None for result in batch)
+        self.errors += errors
+        self.done += len(batch) - errors
+
+    def stop(self, reason: RunStatus) -> None:
+        """Start no more attempts; the first reason given is the one recorded."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
+    def fail(self, err: SparringError) -> None:
+        """End the run at once: nothing more can work or be stored."""
+        if self.fatal is None:
+            self.fatal = err
+        self.stop_reason = "failed"
+        self.cancel_workers()
+
+    def interrupt(self) -> None:
+        """First call: stop scheduling and give in-flight attempts a bounded wait; then
+        cancel them."""
+        self.interrupts += 1
+        self.stop("interrupted")
+        if self.interrupts == 1:
+            loop = asyncio.get_running_loop()
+            self.drain_timer = loop.call_later(self.engine.drain_timeout_s, self.cancel_workers)
+        else:
+            self.cancel_workers()
+
+    def cancel_workers(self) -> None:
+        for task in self.workers:
+            task.cancel()
+
+
+def _select(plan: Sequence[AttemptSpec], stored: set[str]) -> tuple[list[AttemptSpec], int, int]:
+    """The specs to run, and how many were skipped as stored and as repeated keys."""
+    pending: list[AttemptSpec] = []
+    seen: set[str] = set()
+    skipped = duplicates = 0
+    for spec in plan:
+        key = spec.key
+        if key in stored:
+            skipped += 1
+        elif key in seen:
+            duplicates += 1
+        else:
+            seen.add(key)
+            pending.append(spec)
+    return pending, skipped, duplicates
+
+
+@contextlib.contextmanager
+def _sigint_calls(callback: Callable[[], None]) -> Iterator[None]:
+    """Route SIGINT to ``callback`` while inside, when the loop runs on the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        loop.add_signal_handler(signal.SIGINT, callback)
+    except (NotImplementedError, RuntimeError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        # remove_signal_handler installs Python's default; the caller's (e.g. asyncio.run's)
+        # handler must come back.
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)

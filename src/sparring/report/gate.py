@@ -1,0 +1,41 @@
+"""The ``--fail-above`` gate: one pass/fail line for CI from the overall attack success rate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sparring.errors import ConfigError
+from sparring.metrics import Metric, ScanSummary
+from sparring.stats import Rate
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The gate's verdict: the overall ASR point estimate against a threshold (probabilities)."""
+
+    passed: bool
+    threshold: float
+    asr: Rate
+    line: str
+
+
+def gate(summary: ScanSummary, fail_above: float) -> GateResult:
+    """Pass when the overall ASR (a probability) is at most ``fail_above``.
+
+    The point estimate is gated, not the interval's upper end, so the threshold reads as the
+    rate a user expects; the line shows the interval next to it. A scan with no scored trial
+    fails: errors and unscorable trials prove nothing safe.
+    """
+    if not 0.0 <= fail_above <= 1.0:
+        raise ConfigError(
+            f"--fail-above must be a fraction between 0 and 1 (e.g. 0.2 for 20%), got {fail_above}"
+        )
+    asr = summary.overall(Metric.ASR).rate
+    limit = f"--fail-above {fail_above:.1%}"
+    if asr.value is None:
+        line = f"FAIL: no scored trial, so ASR is unknown ({limit})"
+        return GateResult(False, fail_above, asr, line)
+    shown = f"ASR {asr.value:.1%} (95% CI {asr.low:.1%}–{asr.high:.1%}, n={asr.n})"
+    if asr.value > fail_above:
+        return GateResult(False, fail_above, asr, f"FAIL: {shown} is above {limit}")
+    return GateResult(True, fail_above, asr, f"PASS: {shown} is within {limit}")

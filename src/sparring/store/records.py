@@ -1,0 +1,96 @@
+"""What the store says about a run, and how run ids and version stamps are made."""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import secrets
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any, Literal, get_args
+
+from pydantic import Field
+
+from sparring.types import Frozen
+
+RunStatus = Literal["running", "finished", "interrupted", "failed", "budget"]
+"""``running`` until the engine ends it; then why it ended: every attempt done, Ctrl-C or
+cancellation, an unrecoverable error, or a request/token/time budget spent."""
+
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+
+# Packages whose versions change results; recorded so a number can be traced to its stack.
+_KEY_PACKAGES = (
+    "pydantic",
+    "aiohttp",
+    "llama-cpp-python",
+    "torch",
+    "transformers",
+    "peft",
+    "sentence-transformers",
+)
+
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+class RunRecord(Frozen):
+    """One run as stored: what was asked for, with what, and how it ended."""
+
+    id: str = Field(description="Short sortable id, e.g. '20261122-0631-ab12'.")
+    kind: str = Field(description="What produced the run: 'scan', 'dart', ...")
+    created_at: datetime = Field(description="When the run was created (UTC).")
+    finished_at: datetime | None = Field(None, description="When it ended (UTC); None if not.")
+    status: RunStatus
+    config: dict[str, Any] = Field(description="The run's configuration, as given.")
+    seed: int = Field(description="Seed every random choice of the run derives from.")
+    model_ids: dict[str, str] = Field(description="Model spec per role, e.g. target, judge.")
+    versions: dict[str, Any] = Field(description="sparring, Python and key package versions.")
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def new_run_id(now: datetime) -> str:
+    """A fresh id: UTC date and minute, then four random hex digits (e.g. 20261122-0631-ab12).
+
+    Ids sort by creation minute; the suffix separates runs started in the same minute.
+    """
+    return f"{now:%Y%m%d-%H%M}-{secrets.token_hex(2)}"
+
+
+def valid_run_id(run_id: str) -> bool:
+    """True for ids a user can type and a shell will not mangle: letters, digits, . _ -."""
+    return _RUN_ID.fullmatch(run_id) is not None
+
+
+def environment_versions() -> dict[str, Any]:
+    """Versions of sparring, Python and the installed key packages (absent ones omitted)."""
+    from sparring import __version__
+
+    packages: dict[str, str] = {}
+    for name in _KEY_PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {"sparring": __version__, "python": platform.python_version(), "packages": packages}
+
+
+def run_from_row(row: Sequence[Any]) -> RunRecord:
+    """A RunRecord from the runs table's columns, in their declared order."""
+    run_id, kind, created_at, finished_at, status, config, seed, model_ids, versions = row
+    return RunRecord(
+        id=run_id,
+        kind=kind,
+        created_at=datetime.fromisoformat(created_at),
+        finished_at=None if finished_at is None else datetime.fromisoformat(finished_at),
+        status=status,
+        config=json.loads(config),
+        seed=seed,
+        model_ids=json.loads(model_ids),
+        versions=json.loads(versions),
+    )
