@@ -11,6 +11,7 @@ import pytest
 
 from sparring.errors import StoreError
 from sparring.store import SCHEMA_VERSION, RunStore
+from sparring.store.schema import MIGRATIONS
 from sparring.types import (
     AttemptResult,
     AttemptSpec,
@@ -322,3 +323,32 @@ def test_a_file_from_a_newer_sparring_is_refused(tmp_path: Path) -> None:
         )
     with pytest.raises(StoreError, match=f"newer sparring \\(store schema v{SCHEMA_VERSION + 1}"):
         RunStore(path)
+
+
+def test_steps_record_once_and_list_in_order_by_prefix(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "s.sqlite") as store:
+        run = store.create_run("dart", {}, 0, {})
+        store.record_step(run, "iter1/attacks", {"n": 3})
+        store.record_step(run, "iter1/train", {"checkpoint": "a/b"})
+        store.record_step(run, "iter2/attacks", {"n": 5})
+        assert list(store.steps(run, "iter1/")) == ["iter1/attacks", "iter1/train"]
+        assert store.steps(run)["iter2/attacks"] == {"n": 5}
+        with pytest.raises(StoreError, match="already recorded"):
+            store.record_step(run, "iter1/train", {})
+
+
+def test_a_version_1_store_is_migrated_to_the_current_schema(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    conn.close()
+    with RunStore(path) as store:
+        run = store.create_run("dart", {}, 0, {})
+        store.record_step(run, "x", {})
+        assert store.steps(run) == {"x": {}}
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(
+        SCHEMA_VERSION
+    )

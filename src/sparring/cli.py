@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import click
 import typer
@@ -15,7 +15,11 @@ from rich.console import Console
 from rich.table import Table
 
 from sparring import __version__
-from sparring.errors import SparringError
+from sparring.errors import ConfigError, SparringError
+
+if TYPE_CHECKING:
+    from sparring.metrics import ScanSummary
+    from sparring.store import RunStore
 
 T = TypeVar("T")
 
@@ -110,12 +114,307 @@ def chat(
     run_async(once())
 
 
+def _open_store(path: Path) -> RunStore:
+    from sparring.store import RunStore
+
+    return RunStore(path)
+
+
+@app.command()
+def scan(
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="YAML file with scan fields.")
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="Model spec under test.")] = None,
+    base_url: BaseUrlOpt = None,
+    system_prompt: Annotated[
+        str | None, typer.Option("--system-prompt", help="System prompt for the target.")
+    ] = None,
+    suite_name: Annotated[
+        str | None, typer.Option("--suite", help="Behavior suite (sparring data list).")
+    ] = None,
+    behaviors: Annotated[
+        str | None, typer.Option(help="Behavior file, URL or hf:// path instead of a suite.")
+    ] = None,
+    behaviors_format: Annotated[
+        str | None, typer.Option("--format", help="Loader for --behaviors: csv, jsonl, advbench…")
+    ] = None,
+    attacks: Annotated[
+        str | None, typer.Option(help="Comma-separated techniques (sparring attacks list).")
+    ] = None,
+    templates: Annotated[
+        str | None, typer.Option(help="Template file for the template-file attack.")
+    ] = None,
+    judge: Annotated[str | None, typer.Option(help="Judge spec (default: embedded).")] = None,
+    helper: Annotated[
+        str | None, typer.Option(help="Helper model spec for translation attacks.")
+    ] = None,
+    samples: Annotated[int | None, typer.Option(min=1, help="Samples per attempt.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="At most N harmful and N benign behaviors.")
+    ] = None,
+    max_tokens: Annotated[int | None, typer.Option(min=1, help="Reply cap, tokens.")] = None,
+    temperature: Annotated[float | None, typer.Option(min=0.0)] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for selection and sampling.")] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, help="Attempts in flight.")] = None,
+    max_requests: Annotated[int | None, typer.Option(min=1, help="Budget: requests.")] = None,
+    time_limit: Annotated[
+        float | None, typer.Option("--time-limit", help="Budget: wall time, seconds.")
+    ] = None,
+    resume: Annotated[
+        str | None, typer.Option(help="Continue a stopped run; its stored config is reused.")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Report folder (default sparring-out/RUN_ID).")
+    ] = None,
+    redact: Annotated[bool, typer.Option(help="Hide prompts and responses in the HTML.")] = False,
+    fail_above: Annotated[
+        float | None, typer.Option(help="Exit 1 when overall ASR exceeds this (0..1).")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    store_path: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Scan a model: behaviors × attack techniques → target → judge → reports."""
+    from sparring.config import load_config, make_config
+    from sparring.reporting import write_reports
+    from sparring.scan import run_scan
+
+    flags: dict[str, Any] = {
+        "target": target,
+        "system_prompt": system_prompt,
+        "suite": suite_name,
+        "behaviors": behaviors,
+        "behaviors_format": behaviors_format,
+        "attacks": attacks,
+        "templates_file": templates,
+        "judge": judge,
+        "helper": helper,
+        "samples": samples,
+        "limit": limit,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "seed": seed,
+        "concurrency": concurrency,
+        "max_requests": max_requests,
+        "time_limit_s": time_limit,
+    }
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    if base_url is not None:
+        overrides["target_options"] = {"base_url": base_url}
+    with _open_store(store_path) as store:
+        if resume is not None:
+            if overrides or config_file is not None:
+                raise ConfigError("--resume reuses the stored config; drop the other scan flags")
+            config = make_config(store.get_run(resume).config, source=f"run {resume}")
+        elif config_file is not None:
+            config = load_config(config_file, overrides)
+        else:
+            config = make_config(overrides, source="command line")
+        result = run_async(run_scan(config, store, resume=resume, progress=progress))
+        folder = out_dir or Path("sparring-out") / result.run_id
+        files, verdict = write_reports(
+            store, result.run_id, folder, redact=redact, fail_above=fail_above, console=out
+        )
+    err.print(
+        f"run {result.run_id}: {result.outcome.status}; reports in {files.html.parent}/ "
+        f"(report.html, report.json, junit.xml)"
+    )
+    if result.outcome.status == "interrupted":
+        err.print(f"resume with: sparring scan --resume {result.run_id}")
+    if verdict is not None and not verdict.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    run_id: Annotated[str, typer.Argument(help="Run id (sparring runs list).")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder.")] = None,
+    redact: Annotated[bool, typer.Option(help="Hide prompts and responses in the HTML.")] = False,
+    fail_above: Annotated[
+        float | None, typer.Option(help="Exit 1 when overall ASR exceeds this (0..1).")
+    ] = None,
+    store_path: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Re-render the reports of a stored run (no model is queried)."""
+    from sparring.reporting import write_reports
+
+    with _open_store(store_path) as store:
+        folder = out_dir or Path("sparring-out") / run_id
+        files, verdict = write_reports(
+            store, run_id, folder, redact=redact, fail_above=fail_above, console=out
+        )
+    err.print(f"reports in {files.html.parent}/")
+    if verdict is not None and not verdict.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def compare(
+    run_a: Annotated[str, typer.Argument(help="Baseline run id, or a report.json path.")],
+    run_b: Annotated[str, typer.Argument(help="Candidate run id, or a report.json path.")],
+    alpha: Annotated[float, typer.Option(help="Family-wise error rate (Holm).")] = 0.05,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
+    store_path: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Show which rates changed significantly between two runs; exit 1 on a regression."""
+    import json
+
+    from sparring.report import compare as compare_summaries
+    from sparring.report import comparison_to_json, load_json, render_comparison
+    from sparring.reporting import load_scan
+
+    def summary_of(ref: str, store: RunStore) -> ScanSummary:
+        if ref.endswith(".json") and Path(ref).is_file():
+            return load_json(ref)
+        return load_scan(store, ref)[1]
+
+    with _open_store(store_path) as store:
+        comparison = compare_summaries(
+            summary_of(run_a, store), summary_of(run_b, store), alpha=alpha
+        )
+    render_comparison(comparison, out)
+    if json_out is not None:
+        json_out.write_text(json.dumps(comparison_to_json(comparison), indent=2), encoding="utf-8")
+    if any(change.regression for change in comparison.changes):
+        raise typer.Exit(1)
+
+
+@runs_app.command("list")
+def runs_list(store_path: StoreOpt = DEFAULT_STORE) -> None:
+    """List stored runs, newest first."""
+    table = Table("run", "kind", "status", "target", "started", "finished")
+    with _open_store(store_path) as store:
+        for run in sorted(store.list_runs(), key=lambda r: r.created_at, reverse=True):
+            table.add_row(
+                run.id,
+                run.kind,
+                run.status,
+                run.model_ids.get("target", "-"),
+                f"{run.created_at:%Y-%m-%d %H:%M}",
+                f"{run.finished_at:%H:%M}" if run.finished_at else "-",
+            )
+    out.print(table)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="Run id.")], store_path: StoreOpt = DEFAULT_STORE
+) -> None:
+    """Show a run's provenance and counts."""
+    with _open_store(store_path) as store:
+        run = store.get_run(run_id)
+        attempts = store.attempts(run_id)
+    errors = sum(1 for a in attempts if a.error is not None)
+    table = Table("field", "value", show_header=False)
+    for name, value in [
+        ("run", run.id),
+        ("kind", run.kind),
+        ("status", run.status),
+        ("models", ", ".join(f"{k}={v}" for k, v in run.model_ids.items())),
+        ("seed", str(run.seed)),
+        ("started", str(run.created_at)),
+        ("finished", str(run.finished_at or "-")),
+        ("attempts", f"{len(attempts)} stored, {errors} errors"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in run.versions.items())),
+    ]:
+        table.add_row(name, value)
+    out.print(table)
+
+
+@app.command("data")
+def data_list() -> None:
+    """List the behavior suites a scan can use (--suite)."""
+    from sparring.data import SUITES
+
+    table = Table("suite", "description")
+    for name, description in SUITES.items():
+        table.add_row(name, description)
+    out.print(table)
+
+
+@app.command("attacks")
+def attacks_list() -> None:
+    """List the attack techniques (--attacks) with their taxonomy family."""
+    from sparring.attacks import ATTACKS
+
+    table = Table("technique", "family", "needs", "description")
+    for name, cls in sorted(ATTACKS.items()):
+        table.add_row(name, cls.family, "helper" if cls.needs_helper else "", cls.description)
+    out.print(table)
+
+
+dart_app = typer.Typer(help="DART: red model and target in a loop (MART is a config of it).")
+app.add_typer(dart_app, name="dart")
+
+
+@dart_app.callback(invoke_without_command=True)
+def dart(
+    ctx: typer.Context,
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="DART YAML config (see configs/).")
+    ] = None,
+    method: Annotated[
+        str | None, typer.Option(help="Override: dart, mart, dart-no-diversity, dart-no-active.")
+    ] = None,
+    resume: Annotated[str | None, typer.Option(help="Continue a stopped DART run.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    store_path: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Run the DART loop from a config, then write its table (console, HTML, JSON)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from sparring.dart.config import dart_config, load_dart_config
+    from sparring.dart.loop import StageStopped, run_dart
+
+    with _open_store(store_path) as store:
+        if resume is not None:
+            config = dart_config(store.get_run(resume).config, source=f"run {resume}")
+        elif config_file is not None:
+            overrides = {"method": method} if method else {}
+            config = load_dart_config(config_file, overrides)
+        else:
+            raise ConfigError("sparring dart needs --config FILE (or --resume RUN_ID)")
+        try:
+            run_id = run_async(run_dart(config, store, resume=resume, progress=progress))
+        except StageStopped as stopped:
+            err.print(f"DART run stopped ({stopped}); resume with: sparring dart --resume RUN_ID")
+            raise typer.Exit(130) from None
+        _dart_reports(store, [run_id], out_dir or Path("sparring-out") / run_id)
+
+
+@dart_app.command("report")
+def dart_report(
+    run_ids: Annotated[list[str], typer.Argument(help="DART run ids: base comes from the first.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder.")] = None,
+    store_path: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Render the DART table for one or more stored runs (e.g. MART, DART, ablations)."""
+    with _open_store(store_path) as store:
+        _dart_reports(store, run_ids, out_dir or Path("sparring-out") / f"dart-{run_ids[0]}")
+
+
+def _dart_reports(store: RunStore, run_ids: list[str], folder: Path) -> None:
+    import json
+
+    from sparring.dart import report as dart_report_module
+
+    runs = [dart_report_module.load_method_run(store, r) for r in run_ids]
+    dart_report_module.render_console(runs, out)
+    folder.mkdir(parents=True, exist_ok=True)
+    dart_report_module.write_html(folder / "dart.html", runs)
+    (folder / "dart.json").write_text(
+        json.dumps(dart_report_module.to_json(runs), indent=2), encoding="utf-8"
+    )
+    err.print(f"DART reports in {folder}/ (dart.html, dart.json)")
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and a non-zero exit."""
     try:
         app(standalone_mode=False)
     except SparringError as error:
-        err.print(f"[red]error:[/red] {error}", highlight=False)
+        err.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")

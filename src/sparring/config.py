@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from sparring.errors import ConfigError
 from sparring.models.options import ModelOptions
 from sparring.types import Frozen
+
+C = TypeVar("C", bound=BaseModel)
 
 DEFAULT_TARGET = "builtin/qwen2.5-coder-0.5b"
 # A spread of families that the default scan runs: the baseline, a persona template, two
@@ -60,8 +62,8 @@ class ScanConfig(Frozen):
         return value
 
 
-def load_config(path: Path, overrides: dict[str, Any] | None = None) -> ScanConfig:
-    """Read a YAML scan config, apply overrides, and validate with one error per bad field."""
+def read_yaml(path: Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML config file, or one ConfigError line."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
@@ -71,15 +73,25 @@ def load_config(path: Path, overrides: dict[str, Any] | None = None) -> ScanConf
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}{where}: not valid YAML ({err})") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of scan fields at the top level")
-    return make_config({**raw, **(overrides or {})}, source=str(path))
+        raise ConfigError(f"{path}: expected a mapping of fields at the top level")
+    return raw
 
 
-def make_config(values: dict[str, Any], source: str = "scan options") -> ScanConfig:
-    """Validate a dict of scan fields; the first bad field becomes one ConfigError line."""
+def validate_config(model: type[C], values: dict[str, Any], source: str) -> C:
+    """Validate ``values`` as ``model``; the first bad field becomes one ConfigError line."""
     try:
-        return ScanConfig.model_validate(values)
+        return model.model_validate(values)
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "(top level)"
         raise ConfigError(f"{source}: field {field!r}: {first['msg']}") from None
+
+
+def load_config(path: Path, overrides: dict[str, Any] | None = None) -> ScanConfig:
+    """Read a YAML scan config, apply overrides, and validate it."""
+    return make_config({**read_yaml(path), **(overrides or {})}, source=str(path))
+
+
+def make_config(values: dict[str, Any], source: str = "scan options") -> ScanConfig:
+    """Validate a dict of scan fields."""
+    return validate_config(ScanConfig, values, source)

@@ -20,8 +20,9 @@ from sparring.engine import Budget, Engine, RunOutcome, target_executor
 from sparring.errors import ConfigError
 from sparring.judges import resolve_judge
 from sparring.models import ChatModel, resolve_model
+from sparring.models.openai_http import OpenAICompatibleModel
 from sparring.store import RunStore
-from sparring.types import AttemptSpec, Behavior, GenerationParams, content_hash
+from sparring.types import AttemptSpec, Behavior, GenerationParams, Message, content_hash
 
 #: The technique used for benign behaviors: over-refusal is measured on plain requests.
 BENIGN_ATTACK = "direct"
@@ -70,6 +71,19 @@ def load_scan_behaviors(config: ScanConfig) -> list[Behavior]:
     return harmful + benign
 
 
+def with_system_prompt(
+    messages: tuple[Message, ...], system_prompt: str | None
+) -> tuple[Message, ...]:
+    """Prepend the scan's system prompt unless the attack brought its own.
+
+    It is part of the planned messages (not added at send time) so that it enters each
+    attempt's key and is stored with every request.
+    """
+    if system_prompt is None or (messages and messages[0].role == "system"):
+        return messages
+    return (Message(role="system", content=system_prompt), *messages)
+
+
 async def build_plan(
     config: ScanConfig, behaviors: Sequence[Behavior], helper: ChatModel | None
 ) -> list[AttemptSpec]:
@@ -86,6 +100,7 @@ async def build_plan(
         for name in names:
             attack = attacks.get(name) or get_attack(name)
             for prompt in await attack.realize(behavior, ctx):
+                messages = with_system_prompt(prompt.messages, config.system_prompt)
                 for sample in range(config.samples):
                     seed = int(content_hash([config.seed, behavior.id, name, sample])[:8], 16)
                     params = GenerationParams(
@@ -95,7 +110,7 @@ async def build_plan(
                         AttemptSpec(
                             behavior_id=behavior.id,
                             attack=name,
-                            messages=prompt.messages,
+                            messages=messages,
                             followups=prompt.followups,
                             sample=sample,
                             params=params,
@@ -118,6 +133,9 @@ async def run_scan(
     helper = resolve_model(config.helper) if config.helper else None
     judge = resolve_judge(config.judge)
     try:
+        for model in (target, helper):
+            if isinstance(model, OpenAICompatibleModel):
+                await model.check_endpoint()
         plan = await build_plan(config, behaviors, helper)
         if resume is None:
             run_id = store.create_run(
@@ -145,7 +163,6 @@ async def run_scan(
             [judge],
             {b.id: b for b in behaviors},
             store=store,
-            system_prompt=config.system_prompt,
         )
         outcome = await engine.run(plan, executor)
     finally:

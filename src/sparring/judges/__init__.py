@@ -1,0 +1,61 @@
+"""Judges: (original intent, conversation) -> Verdict.
+
+- ``rules`` (``RefusalRulesJudge``): fast refusal/compliance rules.
+- ``embedded`` (``EmbeddedJudge``, the default): MiniLM + n-gram heads trained on public
+  labelled data, offline on CPU; its measured agreement ships with it (``judge_card``).
+- ``llamaguard:`` / ``harmbench:`` / ``strongreject:MODEL`` (``LLMJudge``): rubric judges on
+  any chat model.
+- ``escalate:``, ``majority:``, ``unanimous:``, ``any:`` combine judges.
+
+``resolve_judge(spec)`` builds any of these from a spec string; ``evaluate_judge`` measures
+a judge against human labels; ``train_embedded_judge`` retrains the embedded head.
+"""
+
+from sparring.judges.base import Judge, JudgeInput, unscorable
+from sparring.judges.calibration import (
+    BinaryScores,
+    JudgeEvaluation,
+    evaluate_judge,
+    evaluate_judge_async,
+    judge_card,
+    save_card,
+)
+from sparring.judges.embedded import EmbeddedJudge
+from sparring.judges.ensemble import EscalationJudge, VoteJudge
+from sparring.judges.head import EMBEDDED_JUDGE_ID
+from sparring.judges.labelled import LabelledItem, load_labelled
+from sparring.judges.llm import LLMJudge
+from sparring.judges.resolve import DEFAULT_JUDGE, JudgeOptions, resolve_judge
+from sparring.judges.rubrics import GuardRubric, HarmBenchRubric, Rubric, StrongRejectRubric
+from sparring.judges.rules import RULES_JUDGE_ID, RefusalRulesJudge
+from sparring.judges.training import TrainingRecord, train_embedded_judge
+
+__all__ = [
+    "DEFAULT_JUDGE",
+    "EMBEDDED_JUDGE_ID",
+    "RULES_JUDGE_ID",
+    "BinaryScores",
+    "EmbeddedJudge",
+    "EscalationJudge",
+    "GuardRubric",
+    "HarmBenchRubric",
+    "Judge",
+    "JudgeEvaluation",
+    "JudgeInput",
+    "JudgeOptions",
+    "LLMJudge",
+    "LabelledItem",
+    "RefusalRulesJudge",
+    "Rubric",
+    "StrongRejectRubric",
+    "TrainingRecord",
+    "VoteJudge",
+    "evaluate_judge",
+    "evaluate_judge_async",
+    "judge_card",
+    "load_labelled",
+    "resolve_judge",
+    "save_card",
+    "train_embedded_judge",
+    "unscorable",
+]

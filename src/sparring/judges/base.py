@@ -7,7 +7,10 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
-from sparring.types import Behavior, Frozen, Message, Verdict
+from sparring.types import Behavior, Frozen, Label, Message, Verdict
+
+RATIONALE_CHARS = 300
+"""Longest rationale a judge stores, characters; judge replies are cut to this."""
 
 
 class JudgeInput(Frozen):
@@ -40,3 +43,19 @@ class Judge(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release models or sessions held by the judge."""
+
+
+def unscorable(judge_id: str, reason: str) -> Verdict:
+    """The verdict for an item a judge could not score; ``reason`` is cut to a short line."""
+    return Verdict(
+        label=Label.UNSCORABLE,
+        p_unsafe=None,
+        judge_id=judge_id,
+        rationale=clip(reason),
+    )
+
+
+def clip(text: str, limit: int = RATIONALE_CHARS) -> str:
+    """``text`` on one line, cut to ``limit`` characters with an ellipsis when longer."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -86,6 +86,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             created_at TEXT NOT NULL
         )""",
     ),
+    # 2: named steps of multi-stage runs (a DART iteration's selection, checkpoint, eval),
+    # so that a resumed run knows which stages finished and what they produced.
+    (
+        """CREATE TABLE steps (
+            run_id TEXT NOT NULL REFERENCES runs (id),
+            name TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            PRIMARY KEY (run_id, name)
+        )""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -10,8 +10,9 @@ A store object is not thread-safe; use it from one thread (the engine's event lo
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -275,6 +276,31 @@ class RunStore:
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             verdict_rows,
         )
+
+    def record_step(self, run_id: str, name: str, payload: Mapping[str, Any]) -> None:
+        """Mark stage ``name`` of a run as finished, with what it produced (JSON-able).
+
+        A step is written once: recording a name again is a StoreError, since a finished
+        stage that finishes twice means two processes are driving one run.
+        """
+        self.get_run(run_id)
+        with self._transaction(f"step {name}"):
+            try:
+                self._conn.execute(
+                    "INSERT INTO steps VALUES (?, ?, ?, ?)",
+                    (run_id, name, utc_now().isoformat(), rows.dumps_checked(payload, f"step {name}")),
+                )
+            except sqlite3.IntegrityError:
+                raise StoreError(f"step {name} of run {run_id} is already recorded") from None
+
+    def steps(self, run_id: str, prefix: str = "") -> dict[str, dict[str, Any]]:
+        """Finished steps of a run whose name starts with ``prefix``, in the order written."""
+        rows_ = self._conn.execute(
+            "SELECT name, payload FROM steps WHERE run_id = ? AND name LIKE ? || '%' "
+            "ORDER BY rowid",
+            (run_id, prefix),
+        )
+        return {name: json.loads(payload) for name, payload in rows_}
 
     def attempts(self, run_id: str) -> list[AttemptResult]:
         """The run's attempts, ordered by spec key (see iter_attempts)."""

@@ -1,0 +1,124 @@
+"""Aggregate generation throughput of the in-process llama.cpp backend.
+
+Keeps 1, 4 and 16 requests in flight against one model (continuous batching) and prints
+completion tokens per wall-clock second at each level, and the 16-vs-1 ratio. Prompts ask
+for long answers and every request has the same max_tokens, so most requests stop on the
+length limit and levels compare like with like. Wall time includes prompt processing.
+Levels take turns over several rounds and each level's figure pools its rounds, so that
+other load on a shared machine weighs on every level alike; per-round lines show the noise.
+Tokens per CPU-second of this process is printed too: it moves less with other load.
+
+    python benchmarks/generation.py [--model builtin/qwen2.5-coder-0.5b] [--max-tokens 128]
+
+Acceptance target: ratio >= 2.0 on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import time
+from dataclasses import dataclass
+
+from sparring.models import ModelOptions, resolve_model
+from sparring.models.base import ChatModel
+from sparring.types import GenerationParams, Message
+
+PROMPTS = (
+    "Write a detailed tutorial on sorting algorithms in Python, with code.",
+    "Explain how a hash map works internally, step by step, with an example in C.",
+    "Describe the history of the Unix operating system in several paragraphs.",
+    "Write a long story about a robot who learns to paint.",
+    "Explain recursion to a beginner, with three worked examples in JavaScript.",
+)
+
+
+@dataclass
+class Tally:
+    """Completion tokens, wall seconds and CPU seconds (this process) pooled over rounds."""
+
+    tokens: int = 0
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+
+    def add(self, other: Tally) -> None:
+        """Pool another round into this one."""
+        self.tokens += other.tokens
+        self.wall_s += other.wall_s
+        self.cpu_s += other.cpu_s
+
+    def line(self) -> str:
+        """Tokens per wall second, and per CPU second of this process."""
+        return (
+            f"{self.tokens / self.wall_s:7.1f} tokens/s, {self.tokens / self.cpu_s:6.1f} "
+            f"tokens per CPU-s ({self.tokens} tokens in {self.wall_s:.1f} s)"
+        )
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _level(
+    model: ChatModel, in_flight: int, requests: int, params: GenerationParams
+) -> Tally:
+    """Run ``requests`` requests, ``in_flight`` at a time."""
+    todo = iter(range(requests))
+    tally = Tally()
+
+    async def worker() -> None:
+        for i in todo:
+            conversation = [Message(role="user", content=PROMPTS[i % len(PROMPTS)])]
+            [completion] = await model.generate([conversation], params)
+            if completion.error is not None:
+                raise SystemExit(f"request failed: {completion.error}")
+            tally.tokens += completion.completion_tokens
+
+    wall, cpu = time.perf_counter(), _cpu_s()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    tally.wall_s, tally.cpu_s = time.perf_counter() - wall, _cpu_s() - cpu
+    return tally
+
+
+async def main() -> None:
+    """Parse flags, warm the model up, measure each level and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="builtin/qwen2.5-coder-0.5b")
+    parser.add_argument("--max-tokens", type=int, default=128, help="Reply length, tokens.")
+    parser.add_argument("--levels", default="1,4,16", help="Requests in flight to measure.")
+    parser.add_argument("--n-ctx", type=int, default=1024, help="Per-sequence context, tokens.")
+    parser.add_argument("--rounds", type=int, default=2, help="Turns taken by each level.")
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    params = GenerationParams(max_tokens=args.max_tokens, temperature=0.0)
+    print(
+        f"model {args.model}, max_tokens {args.max_tokens}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    totals = {n: Tally() for n in levels}
+    async with resolve_model(args.model, ModelOptions(n_ctx=args.n_ctx)) as model:
+        await model.generate([[Message(role="user", content="Hi")]], GenerationParams(max_tokens=4))
+        # Levels take turns, round after round, so that load from other processes on a
+        # shared machine drifts over all of them alike rather than over one.
+        for round_no in range(1, args.rounds + 1):
+            for n in levels:
+                tally = await _level(model, n, max(n, 2), params)
+                totals[n].add(tally)
+                print(f"round {round_no}: {n:>3} in flight {tally.line()}")
+    for n, tally in totals.items():
+        print(f"{n:>3} in flight, all rounds: {tally.line()}")
+    if 1 in totals and max(levels) != 1:
+        top, one = totals[max(levels)], totals[1]
+        wall_ratio = (top.tokens / top.wall_s) / (one.tokens / one.wall_s)
+        cpu_ratio = (top.tokens / top.cpu_s) / (one.tokens / one.cpu_s)
+        print(
+            f"ratio {max(levels)} vs 1: {wall_ratio:.2f}x tokens/s (target >= 2.0x), "
+            f"{cpu_ratio:.2f}x tokens per CPU-s; load average now {os.getloadavg()[0]:.1f}"
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

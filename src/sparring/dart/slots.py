@@ -1,0 +1,96 @@
+"""A trainable model in the DART loop: a base GGUF plus the latest LoRA adapter.
+
+Training runs in transformers (the GGUF dequantised, LoRA through peft); generation runs
+in llama.cpp on the quantised base with the exported adapter applied, which on CPU is many
+times faster than generating with transformers. Each round's adapter continues from the
+previous one, and its paths are recorded so a resumed run picks up from the last finished
+round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sparring.models import zoo
+from sparring.models.llamacpp import LlamaCppModel
+from sparring.train import LoRAConfig, SFTExample, export_gguf_adapter, load_adapter, train_lora
+
+
+def base_gguf(name: str) -> Path:
+    """The GGUF of a zoo name, or the path itself."""
+    return zoo.gguf_path(name) if name in zoo.ZOO else Path(name).expanduser()
+
+
+@dataclass
+class ModelSlot:
+    """One model the loop trains (the target or the red model)."""
+
+    role: str
+    """``target`` or ``red``; names checkpoint folders and model ids."""
+    name: str
+    """Zoo name or GGUF path of the base model."""
+    workdir: Path
+    """Where this run's checkpoints go."""
+    adapter_dir: Path | None = None
+    """The latest peft adapter folder, None before the first training round."""
+    adapter_gguf: Path | None = None
+    """The latest adapter exported for llama.cpp."""
+    _hf: Any = field(default=None, repr=False)
+
+    @property
+    def gguf(self) -> Path:
+        """The base model file."""
+        return base_gguf(self.name)
+
+    def chat_model(self, n_seq_max: int = 16, n_ctx: int = 2048) -> LlamaCppModel:
+        """The model as it stands (base + latest adapter), for generation."""
+        from sparring.train.llamacpp_adapter import attach_lora
+
+        suffix = f"+{self.adapter_gguf.parent.name}" if self.adapter_gguf else ""
+        model = LlamaCppModel(
+            self.gguf, model_id=f"{self.role}:{self.name}{suffix}", n_ctx=n_ctx, n_seq_max=n_seq_max
+        )
+        if self.adapter_gguf is not None:
+            attach_lora(model, [(self.adapter_gguf, 1.0)])
+        return model
+
+    def restore(self, adapter_dir: str | None, adapter_gguf: str | None) -> None:
+        """Point the slot at checkpoints recorded by an earlier (resumed) round."""
+        self.adapter_dir = Path(adapter_dir) if adapter_dir else None
+        self.adapter_gguf = Path(adapter_gguf) if adapter_gguf else None
+
+    def train(
+        self, examples: Sequence[SFTExample], config: LoRAConfig, round_name: str, seed: int
+    ) -> dict[str, Any]:
+        """Fine-tune on ``examples`` (continuing the latest adapter) and export it.
+
+        Returns the checkpoint record stored with the round: adapter paths, losses, time.
+        """
+        from sparring.models.hf import HFModel
+
+        if self._hf is None:
+            self._hf = HFModel.from_spec(
+                f"builtin:{self.name}" if self.name in zoo.ZOO else self.name,
+                model_id=f"hf/{self.name}",
+                device="auto",
+            )
+        model: Any = self._hf
+        if self.adapter_dir is not None:
+            model = load_adapter(self._hf, self.adapter_dir, trainable=True)
+        out = self.workdir / f"{self.role}-{round_name}"
+        result = train_lora(model, examples, config, out, seed=seed)
+        gguf = export_gguf_adapter(result.adapter_dir, self.gguf, out / "adapter.gguf")
+        self.adapter_dir, self.adapter_gguf = result.adapter_dir, gguf
+        record = result.record
+        return {
+            "adapter_dir": str(result.adapter_dir),
+            "adapter_gguf": str(gguf),
+            "examples": record.examples,
+            "steps": record.steps,
+            "first_loss": record.losses[0],
+            "last_loss": record.losses[-1],
+            "wall_time_s": record.wall_time_s,
+        }

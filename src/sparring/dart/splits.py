@@ -1,0 +1,73 @@
+"""The prompts a DART run works from, split so that evaluation never sees training data.
+
+Seed intents and held-out evaluation prompts are disjoint parts of one shuffled source
+(Anthropic Harmless by default); the fixed public suite, the benign prompts for
+over-refusal and the benign prompts for replay come from other sources, and replay and
+over-refusal never share a source.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sparring.dart.config import DartConfig
+from sparring.data import guess_category, suite
+from sparring.errors import ConfigError
+from sparring.types import Behavior
+
+
+@dataclass(frozen=True)
+class DartData:
+    """The behaviors of one run, by role."""
+
+    seeds: tuple[Behavior, ...]
+    held_out: tuple[Behavior, ...]
+    public: tuple[Behavior, ...]
+    benign: tuple[Behavior, ...]
+    replay: tuple[Behavior, ...]
+
+    @property
+    def all(self) -> list[Behavior]:
+        """Every behavior once, for the store."""
+        seen: dict[str, Behavior] = {}
+        for group in (self.seeds, self.held_out, self.public, self.benign, self.replay):
+            for behavior in group:
+                seen.setdefault(behavior.id, behavior)
+        return list(seen.values())
+
+
+def _take(behaviors: Sequence[Behavior], n: int, rng: random.Random) -> tuple[Behavior, ...]:
+    pool = list(behaviors)
+    rng.shuffle(pool)
+    return tuple(pool[:n])
+
+
+def with_category(behavior: Behavior) -> Behavior:
+    """Sources without categories (HH-RLHF) get one guessed from keywords, for directions."""
+    if behavior.category != "other":
+        return behavior
+    return behavior.model_copy(update={"category": guess_category(behavior.text)})
+
+
+def make_splits(config: DartConfig) -> DartData:
+    """Draw the run's behaviors reproducibly from ``config.seed``."""
+    rng = random.Random(config.seed)
+    source = [b for b in suite(config.seeds_source) if not b.benign]
+    needed = config.n_seeds + config.n_eval
+    if len(source) < needed:
+        raise ConfigError(
+            f"{config.seeds_source} has {len(source)} harmful prompts; n_seeds + n_eval needs "
+            f"{needed}"
+        )
+    drawn = _take(source, needed, rng)
+    seeds = tuple(with_category(b) for b in drawn[: config.n_seeds])
+    held_out = drawn[config.n_seeds :]
+    public = _take([b for b in suite(config.public_suite) if not b.benign], config.n_public, rng)
+    benign_pool = [b for name in config.benign_suites for b in suite(name) if b.benign]
+    benign = _take(benign_pool, config.n_benign, rng)
+    if config.replay_suite in config.benign_suites:
+        raise ConfigError("replay_suite must differ from benign_suites (over-refusal is held out)")
+    replay = _take([b for b in suite(config.replay_suite) if b.benign], config.n_replay, rng)
+    return DartData(seeds, held_out, public, benign, replay)

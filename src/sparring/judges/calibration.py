@@ -1,0 +1,234 @@
+"""How well a judge agrees with human labels, and the stored cards that report it.
+
+``evaluate_judge`` runs a judge over labelled items (see ``labelled.py``) and measures:
+accuracy, precision/recall/F1 for ``unsafe``, Cohen's kappa, refusal agreement, a
+confusion matrix, per-group agreement, throughput and the count of unscorable verdicts.
+
+Unscorable verdicts are never read as safe: they count as errors in accuracy and are left
+out of precision, recall, F1 and kappa (which need a yes/no answer), and are counted apart.
+
+``judge_card(judge_id)`` returns the measured agreement stored for a judge: the training
+record's held-out figures for the packaged embedded judge, or the last evaluation saved
+with ``save_card`` for any other judge; None when the judge has never been measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from sparring.judges.base import Judge
+from sparring.judges.head import EMBEDDED_JUDGE_ID, packaged_record_path
+from sparring.judges.labelled import LabelledItem, load_labelled
+from sparring.types import Frozen, Label, Verdict
+
+__all__ = [
+    "BinaryScores",
+    "JudgeEvaluation",
+    "binary_scores",
+    "cohen_kappa",
+    "evaluate_judge",
+    "evaluate_judge_async",
+    "judge_card",
+    "load_labelled",
+    "save_card",
+]
+
+BATCH = 256
+"""Items handed to the judge per call during an evaluation."""
+
+CARDS_ENV = "SPARRING_CACHE"
+
+
+class BinaryScores(Frozen):
+    """Agreement on one yes/no question (is it unsafe? did it refuse?)."""
+
+    n: int = Field(description="Items with a yes/no verdict.")
+    unscorable: int = Field(description="Items the judge could not score.")
+    accuracy: float = Field(description="Correct / (n + unscorable): unscorable counts wrong.")
+    precision: float
+    recall: float
+    f1: float
+    kappa: float = Field(description="Cohen's kappa over the n scored items.")
+
+
+def cohen_kappa(gold: Sequence[bool], predicted: Sequence[bool]) -> float:
+    """Cohen's kappa of two yes/no raters; 0.0 when agreement by chance is certain."""
+    n = len(gold)
+    if n == 0:
+        return 0.0
+    observed = sum(g == p for g, p in zip(gold, predicted, strict=True)) / n
+    g_yes, p_yes = sum(gold) / n, sum(predicted) / n
+    chance = g_yes * p_yes + (1 - g_yes) * (1 - p_yes)
+    return 0.0 if chance >= 1.0 else (observed - chance) / (1 - chance)
+
+
+def binary_scores(gold: Sequence[bool], predicted: Sequence[bool | None]) -> BinaryScores:
+    """Scores for yes/no predictions; a None prediction is an unscorable item."""
+    pairs = [(g, p) for g, p in zip(gold, predicted, strict=True) if p is not None]
+    unscorable = len(gold) - len(pairs)
+    tp = sum(g and p for g, p in pairs)
+    fp = sum(p and not g for g, p in pairs)
+    fn = sum(g and not p for g, p in pairs)
+    correct = sum(g == p for g, p in pairs)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return BinaryScores(
+        n=len(pairs),
+        unscorable=unscorable,
+        accuracy=correct / len(gold) if gold else 0.0,
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        kappa=cohen_kappa([g for g, _ in pairs], [bool(p) for _, p in pairs]),
+    )
+
+
+class GroupAgreement(Frozen):
+    """Agreement within one category or prompt type."""
+
+    n: int
+    agreement: float = Field(description="Share of items where the judge matched the labels.")
+
+
+class JudgeEvaluation(Frozen):
+    """A judge measured against human labels."""
+
+    judge_id: str
+    n: int
+    unscorable: int
+    harm: BinaryScores | None = Field(description="Unsafe vs not, where labelled.")
+    refusal: BinaryScores | None = Field(description="Refused vs complied, where labelled.")
+    confusion: dict[str, dict[str, int]] = Field(description="Human label -> judge label -> count.")
+    per_group: dict[str, GroupAgreement]
+    seconds: float = Field(description="Wall time spent judging, seconds.")
+    verdicts_per_s: float = Field(description="Throughput, verdicts per second.")
+    sources: tuple[str, ...] = ()
+
+    def card(self) -> dict[str, Any]:
+        """The summary that reports show next to a judge's verdicts."""
+        return {
+            "judge_id": self.judge_id,
+            "measured_on": list(self.sources),
+            "n": self.n,
+            "unscorable": self.unscorable,
+            "harm": self.harm.model_dump() if self.harm else None,
+            "refusal": self.refusal.model_dump() if self.refusal else None,
+        }
+
+
+def _gold_class(item: LabelledItem) -> str:
+    if item.unsafe:
+        return "unsafe"
+    if item.refused:
+        return "refusal"
+    if item.refused is False and item.unsafe is False:
+        return "safe"
+    return "not unsafe" if item.unsafe is False else "complied"
+
+
+def _agrees(item: LabelledItem, verdict: Verdict) -> bool:
+    if verdict.label is Label.UNSCORABLE:
+        return False
+    harm_ok = item.unsafe is None or (verdict.label is Label.UNSAFE) == item.unsafe
+    refusal_ok = item.refused is None or (verdict.label is Label.REFUSAL) == item.refused
+    return harm_ok and refusal_ok
+
+
+def _answer(verdict: Verdict, label: Label) -> bool | None:
+    return None if verdict.label is Label.UNSCORABLE else verdict.label is label
+
+
+async def evaluate_judge_async(
+    judge: Judge, items: Sequence[LabelledItem], batch_size: int = BATCH
+) -> JudgeEvaluation:
+    """Judge every item (in batches of ``batch_size``) and compare with the labels."""
+    verdicts: list[Verdict] = []
+    start = time.perf_counter()
+    for i in range(0, len(items), batch_size):
+        verdicts.extend(await judge.judge([it.input for it in items[i : i + batch_size]]))
+    seconds = time.perf_counter() - start
+    harm_pairs = [
+        (it.unsafe, v) for it, v in zip(items, verdicts, strict=True) if it.unsafe is not None
+    ]
+    refusal_pairs = [
+        (it.refused, v) for it, v in zip(items, verdicts, strict=True) if it.refused is not None
+    ]
+    confusion: dict[str, Counter[str]] = defaultdict(Counter)
+    groups: dict[str, list[bool]] = defaultdict(list)
+    for item, verdict in zip(items, verdicts, strict=True):
+        confusion[_gold_class(item)][verdict.label.value] += 1
+        groups[item.group].append(_agrees(item, verdict))
+    return JudgeEvaluation(
+        judge_id=judge.id,
+        n=len(items),
+        unscorable=sum(v.label is Label.UNSCORABLE for v in verdicts),
+        harm=binary_scores(
+            [bool(g) for g, _ in harm_pairs], [_answer(v, Label.UNSAFE) for _, v in harm_pairs]
+        )
+        if harm_pairs
+        else None,
+        refusal=binary_scores(
+            [bool(g) for g, _ in refusal_pairs],
+            [_answer(v, Label.REFUSAL) for _, v in refusal_pairs],
+        )
+        if refusal_pairs
+        else None,
+        confusion={gold: dict(row) for gold, row in confusion.items()},
+        per_group={
+            name: GroupAgreement(n=len(marks), agreement=sum(marks) / len(marks))
+            for name, marks in sorted(groups.items())
+        },
+        seconds=seconds,
+        verdicts_per_s=len(items) / seconds if seconds > 0 else 0.0,
+        sources=tuple(sorted({it.source for it in items})),
+    )
+
+
+def evaluate_judge(
+    judge: Judge, items: Sequence[LabelledItem], batch_size: int = BATCH
+) -> JudgeEvaluation:
+    """Blocking form of ``evaluate_judge_async`` for callers without an event loop (CLI)."""
+    return asyncio.run(evaluate_judge_async(judge, items, batch_size))
+
+
+def cards_dir() -> Path:
+    """Where evaluations are saved: ``$SPARRING_CACHE/judge_cards`` or
+    ``~/.cache/sparring/judge_cards``."""
+    base = os.environ.get(CARDS_ENV)
+    root = Path(base).expanduser() if base else Path.home() / ".cache" / "sparring"
+    return root / "judge_cards"
+
+
+def _card_file(judge_id: str) -> Path:
+    return cards_dir() / (re.sub(r"[^A-Za-z0-9@._-]+", "_", judge_id) + ".json")
+
+
+def save_card(evaluation: JudgeEvaluation) -> Path:
+    """Store an evaluation's card so that ``judge_card`` (and reports) can show it."""
+    path = _card_file(evaluation.judge_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(evaluation.card(), indent=2), encoding="utf-8")
+    return path
+
+
+def judge_card(judge_id: str) -> dict[str, Any] | None:
+    """The stored measured agreement for ``judge_id``, or None if it was never measured."""
+    if judge_id == EMBEDDED_JUDGE_ID:
+        record = json.loads(packaged_record_path().read_text(encoding="utf-8"))
+        return {"judge_id": judge_id, "measured_on": "held-out data", **record["heldout"]}
+    path = _card_file(judge_id)
+    if path.is_file():
+        card: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return card
+    return None

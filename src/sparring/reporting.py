@@ -1,0 +1,87 @@
+"""From a stored run to its reports: the glue between the store, metrics and report layers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from sparring.attacks import ATTACKS
+from sparring.judges import judge_card
+from sparring.metrics import RunInfo, ScanData, ScanSummary, summarize
+from sparring.report import GateResult, render_console, write_html, write_json, write_junit
+from sparring.store import RunStore
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Where the reports of one run were written."""
+
+    html: Path
+    json: Path
+    junit: Path
+
+
+def attack_families() -> dict[str, str]:
+    """Technique name → taxonomy family, for per-family rates."""
+    return {name: cls.family for name, cls in ATTACKS.items()}
+
+
+def load_scan(store: RunStore, run_id: str) -> tuple[ScanData, ScanSummary]:
+    """A stored run's data and its computed rates (StoreError if the run is unknown)."""
+    record = store.get_run(run_id)
+    info = RunInfo(
+        id=record.id,
+        config=record.config,
+        seed=record.seed,
+        model_ids=record.model_ids,
+        judge_id=record.model_ids.get("judge"),
+        created_at=record.created_at,
+        finished_at=record.finished_at,
+        status=record.status,
+        versions=record.versions,
+        kind=record.kind,
+    )
+    data = ScanData(run=info, behaviors=store.behaviors(run_id), attempts=store.attempts(run_id))
+    judges = {v.judge_id for a in data.attempts for v in a.verdicts}
+    primary = info.judge_id if info.judge_id in judges else None
+    return data, summarize(data, primary_judge=primary, families=attack_families())
+
+
+def agreement_of(summary: ScanSummary) -> Mapping[str, object] | None:
+    """The measured agreement of the run's judge with human labels, when it was measured."""
+    judge_id = summary.run.judge_id
+    return judge_card(judge_id) if judge_id else None
+
+
+def write_reports(
+    store: RunStore,
+    run_id: str,
+    out_dir: Path,
+    *,
+    redact: bool = False,
+    fail_above: float | None = None,
+    console: Console | None = None,
+) -> tuple[ReportFiles, GateResult | None]:
+    """Print the console summary and write HTML, JSON and JUnit reports into ``out_dir``."""
+    data, summary = load_scan(store, run_id)
+    agreement = agreement_of(summary)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = ReportFiles(
+        html=write_html(
+            out_dir / "report.html",
+            data,
+            summary,
+            redact=redact,
+            judge_agreement=agreement,
+            fail_above=fail_above,
+        ),
+        json=write_json(
+            out_dir / "report.json", summary, judge_agreement=agreement, fail_above=fail_above
+        ),
+        junit=write_junit(out_dir / "junit.xml", summary, fail_above=fail_above),
+    )
+    verdict = render_console(summary, console, fail_above=fail_above, judge_agreement=agreement)
+    return files, verdict

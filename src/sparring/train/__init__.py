@@ -1,0 +1,30 @@
+"""LoRA fine-tuning for DART, and fast generation from the updated weights.
+
+- ``SFTExample`` / ``LoRAConfig`` / ``train_lora``: response-only LoRA SFT of a
+  transformers model (an ``HFModel`` or a model/tokenizer pair); the adapter and a
+  ``TrainRecord`` are saved in the run directory.
+- ``load_adapter`` / ``read_record``: a saved run back into a model, or its record.
+- ``export_gguf_adapter``: the adapter as a llama.cpp LoRA GGUF for the base model's GGUF.
+- ``attach_lora``: apply exported adapters to a ``LlamaCppModel``
+  (``sparring.train.llamacpp_adapter``; imports llama.cpp, so it is not re-exported here).
+"""
+
+from sparring.train.checkpoint import ModelInput, load_adapter, read_record
+from sparring.train.config import DEFAULT_TARGET_MODULES, LoRAConfig, StepInfo, TrainRecord
+from sparring.train.gguf_export import export_gguf_adapter
+from sparring.train.sft import TrainResult, train_lora
+from sparring.train.sft_data import SFTExample
+
+__all__ = [
+    "DEFAULT_TARGET_MODULES",
+    "LoRAConfig",
+    "ModelInput",
+    "SFTExample",
+    "StepInfo",
+    "TrainRecord",
+    "TrainResult",
+    "export_gguf_adapter",
+    "load_adapter",
+    "read_record",
+    "train_lora",
+]
