@@ -17,7 +17,24 @@ import numpy as np
 from sparring.dart.diversity import DiversityArchive, Matrix
 
 DIM = 384
-WORDS = "please explain describe pretend story roleplay decode base64 ignore rules write poem as a the in".split()
+WORDS = [
+    "please",
+    "explain",
+    "describe",
+    "pretend",
+    "story",
+    "roleplay",
+    "decode",
+    "base64",
+    "ignore",
+    "rules",
+    "write",
+    "poem",
+    "as",
+    "a",
+    "the",
+    "in",
+]
 
 
 class RandomEmbedder:
@@ -50,7 +67,8 @@ def main() -> None:
             runs.append(time.perf_counter() - start)
         ms = 1000 * float(np.median(runs))
         mb = archive.embeddings.nbytes / 1e6
-        print(f"{size:>8} {len(candidates):>5} {ms:>9.1f} {ms / len(candidates):>13.2f} {mb:>10.0f}")
+        per = ms / len(candidates)
+        print(f"{size:>8} {len(candidates):>5} {ms:>9.1f} {per:>13.2f} {mb:>10.0f}")
 
 
 if __name__ == "__main__":

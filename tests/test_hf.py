@@ -208,7 +208,7 @@ async def test_model_built_from_loaded_pair_follows_weight_changes(smol: HFModel
     with torch.no_grad():
         for name, param in tuned.named_parameters():
             if "lora_B" in name:
-                param.normal_(std=0.5, generator=torch.Generator().manual_seed(0))
+                param.normal_(std=5.0, generator=torch.Generator().manual_seed(0))
     model = HFModel(tuned, smol.tokenizer, model_id="hf/smollm2-lora")
     [tuned_answer] = await model.generate([chat(PROMPTS[0])], SHORT)
     await model.aclose()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sparring import __version__
@@ -409,12 +410,129 @@ def _dart_reports(store: RunStore, run_ids: list[str], folder: Path) -> None:
     err.print(f"DART reports in {folder}/ (dart.html, dart.json)")
 
 
+judge_app = typer.Typer(help="Judges: train, measure against human labels, re-score.")
+app.add_typer(judge_app, name="judge")
+JudgeOpt = Annotated[
+    str,
+    typer.Option(
+        "--judge",
+        help="Judge spec, e.g. embedded, rules, "
+        "harmbench:MODEL, escalate:embedded,harmbench:MODEL.",
+    ),
+]
+
+
+@judge_app.command("train")
+def judge_train(
+    out_path: Annotated[Path, typer.Option("--out", help="Head file to write (.npz).")] = Path(
+        "embedded-judge.npz"
+    ),
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Labelled data (default SPARRING_DATA_DIR).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+) -> None:
+    """Train the embedded judge's head on GPTFuzz and XSTest labels (about 2 minutes)."""
+    from sparring.data import data_dir as default_data_dir
+    from sparring.judges.training import train_embedded_judge
+
+    record = train_embedded_judge(
+        data_dir or default_data_dir(), out_path, seed, command=" ".join(sys.argv)
+    )
+    out.print(record.model_dump_json(indent=2))
+
+
+@judge_app.command("eval")
+def judge_eval(
+    data: Annotated[Path, typer.Option("--data", help="Labelled file (GPTFuzz, XSTest, JSONL).")],
+    judge: JudgeOpt = "embedded",
+    base_url: BaseUrlOpt = None,
+    save: Annotated[bool, typer.Option(help="Keep the result as the judge's card.")] = True,
+) -> None:
+    """Measure a judge against human labels: accuracy, F1, kappa, confusion, throughput."""
+    from sparring.judges import evaluate_judge, load_labelled, resolve_judge, save_card
+    from sparring.judges.resolve import JudgeOptions
+    from sparring.models import ModelOptions
+
+    items = load_labelled(data)
+    instrument = resolve_judge(judge, JudgeOptions(model=ModelOptions(base_url=base_url)))
+    result = evaluate_judge(instrument, items)
+    table = Table(
+        "question",
+        "n",
+        "accuracy",
+        "precision",
+        "recall",
+        "F1",
+        "kappa",
+        "unscorable",
+        title=f"{result.judge_id} on {data.name}",
+    )
+    for name, scores in (("unsafe?", result.harm), ("refused?", result.refusal)):
+        if scores is not None:
+            table.add_row(
+                name,
+                str(scores.n),
+                f"{scores.accuracy:.3f}",
+                f"{scores.precision:.3f}",
+                f"{scores.recall:.3f}",
+                f"{scores.f1:.3f}",
+                f"{scores.kappa:.3f}",
+                str(scores.unscorable),
+            )
+    out.print(table)
+    judged = sorted({label for row in result.confusion.values() for label in row})
+    confusion = Table("human \\ judge", *judged, title="confusion")
+    for human, row in sorted(result.confusion.items()):
+        confusion.add_row(human, *(str(row.get(label, 0)) for label in judged))
+    out.print(confusion)
+    out.print(f"{result.verdicts_per_s:.0f} verdicts/s over {result.n} items")
+    if save:
+        err.print(f"card saved: {save_card(result)}")
+
+
+@app.command()
+def rejudge(
+    run_id: Annotated[str, typer.Argument(help="Run to re-score (its target is not queried).")],
+    judge: JudgeOpt,
+    base_url: BaseUrlOpt = None,
+    store_path: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Re-score a stored run with another judge; verdicts are added beside the old ones."""
+    from sparring.judges import JudgeInput, resolve_judge
+    from sparring.judges.resolve import JudgeOptions
+    from sparring.models import ModelOptions
+
+    async def rescore(store: RunStore) -> int:
+        behaviors = {b.id: b for b in store.behaviors(run_id)}
+        attempts = [a for a in store.attempts(run_id) if a.error is None]
+        instrument = resolve_judge(judge, JudgeOptions(model=ModelOptions(base_url=base_url)))
+        try:
+            verdicts = await instrument.judge(
+                [
+                    JudgeInput(
+                        behavior=behaviors[a.spec.behavior_id], transcript=tuple(a.transcript)
+                    )
+                    for a in attempts
+                ]
+            )
+        finally:
+            await instrument.aclose()
+        for attempt, verdict in zip(attempts, verdicts, strict=True):
+            store.add_verdicts(run_id, attempt.spec.key, [verdict])
+        return len(verdicts)
+
+    with _open_store(store_path) as store:
+        n = run_async(rescore(store))
+    err.print(f"{n} attempts re-scored; render with: sparring report {run_id}")
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and a non-zero exit."""
     try:
         app(standalone_mode=False)
     except SparringError as error:
-        err.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -147,9 +148,19 @@ class SentenceEncoder:
         return result
 
 
-@cache
+_ENCODER_LOCK = threading.Lock()
+"""Serialises the first load: concurrent judge calls start on several threads at once, and
+two threads importing transformers together fail with a half-initialised module."""
+
+
 def shared_encoder(max_tokens: int, layers: int) -> SentenceEncoder:
     """The process-wide encoder for a token budget and depth, loaded on first use."""
+    with _ENCODER_LOCK:
+        return _load_encoder(max_tokens, layers)
+
+
+@cache
+def _load_encoder(max_tokens: int, layers: int) -> SentenceEncoder:
     return SentenceEncoder(max_tokens, layers)
 
 

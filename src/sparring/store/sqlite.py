@@ -288,7 +288,12 @@ class RunStore:
             try:
                 self._conn.execute(
                     "INSERT INTO steps VALUES (?, ?, ?, ?)",
-                    (run_id, name, utc_now().isoformat(), rows.dumps_checked(payload, f"step {name}")),
+                    (
+                        run_id,
+                        name,
+                        utc_now().isoformat(),
+                        rows.dumps_checked(payload, f"step {name}"),
+                    ),
                 )
             except sqlite3.IntegrityError:
                 raise StoreError(f"step {name} of run {run_id} is already recorded") from None

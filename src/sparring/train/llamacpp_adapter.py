@@ -7,8 +7,9 @@ added at run time. An adapter lives as long as its model: llama.cpp frees it wit
 
 ``load_lora`` and ``set_loras`` work on raw llama.cpp handles, for a backend that owns
 them to call between loading the model and decoding. ``attach_lora`` applies adapters to
-an existing ``LlamaCppModel`` from outside; it reaches into that class's private handles
-and is meant to be replaced by a constructor argument of ``LlamaCppModel``.
+an existing ``LlamaCppModel`` from outside; it reaches into the private context handle of
+that class's scheduler and is meant to be replaced by a constructor argument of
+``LlamaCppModel``.
 """
 
 from __future__ import annotations
@@ -80,5 +81,8 @@ def attach_lora(model: LlamaCppModel, adapters: Sequence[tuple[Path, float]]) ->
         raise ConfigError(f"{model.id}: the model is closed; load it again to attach adapters")
     if scheduler._active or scheduler._waiting or not scheduler._inbox.empty():
         raise ConfigError(f"{model.id}: generation is in flight; attach adapters between calls")
-    loaded = [(load_lora(model._model, Path(path)), scale) for path, scale in adapters]
-    set_loras(scheduler._ctx, loaded)
+    ctx = scheduler._ctx
+    # The context knows its model; LlamaCppModel keeps no handle of it to borrow.
+    handle = _llama().llama_get_model(ctx)
+    loaded = [(load_lora(handle, Path(path)), scale) for path, scale in adapters]
+    set_loras(ctx, loaded)
