@@ -16,14 +16,15 @@ C = TypeVar("C", bound=BaseModel)
 
 DEFAULT_TARGET = "builtin/qwen2.5-coder-0.5b"
 # A spread of families that the default scan runs: the baseline, a persona template, two
-# competing-objective tricks, a nested scenario, a tense rewrite and an encoding.
+# competing-objective tricks, a nested scenario and an encoding. Sized, with the limit and
+# reply length below, so the default scan of the embedded target ends within 10 minutes on
+# a 2-core CPU.
 DEFAULT_ATTACKS = (
     "direct",
     "roleplay-persona",
     "refusal-suppression",
     "prefix-injection",
     "fictional-scenario",
-    "past-tense",
     "base64",
 )
 
@@ -45,9 +46,9 @@ class ScanConfig(Frozen):
     helper: str | None = Field(None, description="Helper model spec for translation attacks.")
     samples: int = Field(1, ge=1, description="Target samples per attempt.")
     limit: int | None = Field(
-        40, ge=1, description="At most this many harmful and this many benign behaviors."
+        20, ge=1, description="At most this many harmful and this many benign behaviors."
     )
-    max_tokens: int = Field(128, ge=1, description="Target reply length cap, tokens.")
+    max_tokens: int = Field(64, ge=1, description="Target reply length cap, tokens.")
     temperature: float = Field(0.0, ge=0.0, le=5.0)
     seed: int = 0
     concurrency: int = Field(16, ge=1, description="Attempts in flight at once.")

@@ -122,8 +122,8 @@ class LlamaCppModel(ChatModel):
             ctx = llama.llama_init_from_model(model, ctx_params)
             if not ctx:
                 raise ConfigError(
-                    f"{model_id}: llama.cpp could not create a context of {ctx_params.n_ctx} "
-                    "tokens; lower --n-ctx or free memory"
+                    f"{model_id}: llama.cpp could not allocate {n_seq_max} KV caches of "
+                    f"{n_ctx} tokens; lower the n_ctx model option or free memory"
                 )
             self._n_ctx = min(n_ctx, int(llama.llama_n_ctx_seq(ctx)))
             self._scheduler: BatchScheduler | None = BatchScheduler(
