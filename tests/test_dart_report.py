@@ -56,6 +56,7 @@ def test_table_has_a_base_row_then_one_row_per_finished_run() -> None:
     )
     rows = table_rows([dart, mart])
     assert [r["method"] for r in rows] == ["base", "dart", "mart"]
+    assert rows[0]["reduction"]["value"] is None
     assert rows[1]["reduction"]["value"] == pytest.approx(25 / 30)
     assert rows[2]["vr_held_out"]["k"] == 12 and rows[1]["cells_hit"] == 4
 

@@ -96,6 +96,7 @@ def table_rows(runs: Sequence[MethodRun]) -> list[dict[str, Any]]:
                 len(run.rounds) - 1,
             )
         )
+    rows[0]["reduction"] = {"value": None, "low": None, "high": None}
     if runs[0].final_red:
         rows[0]["vr_final_red"] = runs[0].final_red["base"]
     return rows
@@ -143,35 +144,42 @@ def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
+COLUMNS = (
+    "method",
+    "VR held-out",
+    "reduction",
+    "VR public",
+    "VR final red",
+    "over-refusal",
+    "red ASR",
+    "1-SelfBLEU",
+    "1-cos",
+    "cells",
+)
+"""Columns of the DART table, in the console and the HTML alike."""
+
+
+def _cells(row: Mapping[str, Any]) -> tuple[str, ...]:
+    return (
+        row["method"],
+        _pct(row["vr_held_out"]),
+        _red(row["reduction"]),
+        _pct(row["vr_public"]),
+        _pct(row["vr_final_red"]),
+        _pct(row["over_refusal"]),
+        _pct(row["red_asr"]),
+        _num(row["one_minus_self_bleu"]),
+        _num(row["one_minus_mean_cosine"]),
+        str(row["cells_hit"] or "-"),
+    )
+
+
 def render_console(runs: Sequence[MethodRun], console: Console | None = None) -> None:
     """The DART table and the per-round counts, in the terminal."""
     out = console or Console()
-    table = Table(
-        "method",
-        "VR held-out",
-        "reduction",
-        "VR public",
-        "VR final red",
-        "over-refusal",
-        "red ASR",
-        "1-SelfBLEU",
-        "1-cos",
-        "cells",
-        title="DART table (held-out prompts; 95% intervals)",
-    )
+    table = Table(*COLUMNS, title="DART table (held-out prompts; 95% intervals)")
     for row in table_rows(runs):
-        table.add_row(
-            row["method"],
-            _pct(row["vr_held_out"]),
-            _red(row["reduction"]),
-            _pct(row["vr_public"]),
-            _pct(row["vr_final_red"]),
-            _pct(row["over_refusal"]),
-            _pct(row["red_asr"]),
-            _num(row["one_minus_self_bleu"]),
-            _num(row["one_minus_mean_cosine"]),
-            str(row["cells_hit"] or "-"),
-        )
+        table.add_row(*_cells(row))
     out.print(table)
     for run in runs:
         counts = Table(
@@ -271,38 +279,9 @@ def _curve_svg(runs: Sequence[MethodRun], width: int = 560, height: int = 260) -
 
 def write_html(path: Path, runs: Sequence[MethodRun]) -> Path:
     """One offline HTML file: the table, the per-round curve and the per-round counts."""
-    rows = table_rows(runs)
-    head = (
-        "method",
-        "VR held-out",
-        "reduction",
-        "VR public",
-        "VR final red",
-        "over-refusal",
-        "red ASR",
-        "1-SelfBLEU",
-        "1-cos",
-        "cells",
-    )
     body = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{html.escape(c)}</td>"
-            for c in (
-                r["method"],
-                _pct(r["vr_held_out"]),
-                _red(r["reduction"]),
-                _pct(r["vr_public"]),
-                _pct(r["vr_final_red"]),
-                _pct(r["over_refusal"]),
-                _pct(r["red_asr"]),
-                _num(r["one_minus_self_bleu"]),
-                _num(r["one_minus_mean_cosine"]),
-                str(r["cells_hit"] or "-"),
-            )
-        )
-        + "</tr>"
-        for r in rows
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(row)) + "</tr>"
+        for row in table_rows(runs)
     )
     doc = (
         "<!doctype html><html><head><meta charset='utf-8'><title>sparring DART report</title>"
@@ -310,7 +289,7 @@ def write_html(path: Path, runs: Sequence[MethodRun]) -> Path:
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}</style></head><body>"
         "<h1>DART report</h1><p>Violation rate (VR) on held-out prompts the loop never trained "
         "on, with 95% intervals; reduction is relative to the base target.</p>"
-        f"<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{body}</table>"
+        f"<table><tr>{''.join(f'<th>{h}</th>' for h in COLUMNS)}</tr>{body}</table>"
         f"<h2>Held-out violation rate per round</h2>{_curve_svg(runs)}"
         f"<h2>Data</h2><pre>{html.escape(json.dumps(to_json(runs)['table'], indent=1))}</pre>"
         "</body></html>"
