@@ -269,6 +269,7 @@ def _sampler(params: GenerationParams) -> Any:
     llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_temp(params.temperature))
     if params.top_p < 1.0:
         llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_top_p(params.top_p, 1))
+    # 0xFFFFFFFF asks llama.cpp for a random seed, so user seeds are folded below it.
     seed = llama.LLAMA_DEFAULT_SEED if params.seed is None else params.seed % 0xFFFFFFFF
     llama.llama_sampler_chain_add(chain, llama.llama_sampler_init_dist(seed))
     return chain
