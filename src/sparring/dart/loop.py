@@ -28,9 +28,9 @@ from sparring.dart.config import DartConfig
 from sparring.dart.directions import Cell, CellStats, cell_key, direction_weights, sample_directions
 from sparring.dart.diversity import DiversityArchive, Embedder
 from sparring.dart.evaluation import evaluate_round, helpfulness, red_metrics
-from sparring.dart.red import ATTACK_STYLES, RedRequest, parse_attack, red_messages
+from sparring.dart.red import ATTACK_STYLES, REFUSED, UNPARSED, RedRequest, read_draft, red_messages
 from sparring.dart.slots import ModelSlot
-from sparring.dart.splits import DartData, make_splits
+from sparring.dart.splits import DartData, make_splits, with_category
 from sparring.engine import Engine, target_executor
 from sparring.judges import Judge
 from sparring.judges.rules import read_response
@@ -194,14 +194,13 @@ class DartLoop:
                 retry = []
                 for (req, k), spec in zip(pending, plan, strict=True):
                     raw = results[spec.key].completions[0].text
-                    if read_response(raw).refused:
-                        refusals += 1
-                        retry.append((req, k))
-                    elif (attack := parse_attack(raw)) is None:
-                        unparsed += 1
+                    draft = read_draft(raw)
+                    if draft in (REFUSED, UNPARSED):
+                        refusals += draft == REFUSED
+                        unparsed += draft == UNPARSED
                         retry.append((req, k))
                     else:
-                        drafts.append((req, attack))
+                        drafts.append((req, draft))
                 pending = retry
         counts = {
             "red_requests": len(requests),
@@ -436,7 +435,7 @@ class DartLoop:
         styles = sorted(ATTACK_STYLES)
         requests = [
             RedRequest(with_cat, (with_cat.category, rng.choice(styles)))
-            for with_cat in (_categorised(b) for b in self.data.held_out)
+            for with_cat in (with_category(b) for b in self.data.held_out)
         ]
         drafts, _ = await self._write_attacks(self.config.iterations + 1, requests)
         firsts: dict[str, str] = {}
@@ -553,12 +552,6 @@ def _tally(candidate: Candidate, result: AttemptResult) -> None:
         if answer[2] != Label.UNSCORABLE:
             candidate.scored += 1
             candidate.unsafe += int(answer[2] == Label.UNSAFE)
-
-
-def _categorised(behavior: Behavior) -> Behavior:
-    from sparring.dart.splits import with_category
-
-    return with_category(behavior)
 
 
 def _request_json(req: RedRequest) -> dict[str, Any]:

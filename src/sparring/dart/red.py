@@ -108,6 +108,17 @@ def parse_attack(raw: str) -> str | None:
     return text if len(text) >= MIN_ATTACK_CHARS else None
 
 
+REFUSED = "refused"
+UNPARSED = "unparsed"
+
+
+def read_draft(raw: str) -> str:
+    """The attack in a red model's output, or REFUSED / UNPARSED when there is none."""
+    if read_response(raw).refused:
+        return REFUSED
+    return parse_attack(raw) or UNPARSED
+
+
 class RedTeamer:
     """Writes attacks with a red ChatModel, retrying refusals with fresh sampling seeds."""
 
@@ -136,13 +147,12 @@ class RedTeamer:
                 raw[i], errors[i] = completion.text, completion.error
                 if completion.error is not None:
                     continue
-                if read_response(completion.text).refused:
-                    refusals[i] += 1
+                draft = read_draft(completion.text)
+                if draft in (REFUSED, UNPARSED):
+                    refusals[i] += draft == REFUSED
                     retry.append(i)
-                    continue
-                attacks[i] = parse_attack(completion.text)
-                if attacks[i] is None:
-                    retry.append(i)
+                else:
+                    attacks[i] = draft
             pending = retry
         return [
             RedDraft(requests[i], attacks[i], raw[i], refusals[i], tries[i], errors[i])
