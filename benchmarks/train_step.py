@@ -35,7 +35,6 @@ from sparring.models.hf import HFModel
 from sparring.models.hf_loading import load_pretrained
 from sparring.models.llamacpp import LlamaCppModel
 from sparring.train import LoRAConfig, SFTExample, StepInfo, export_gguf_adapter, train_lora
-from sparring.train.llamacpp_adapter import attach_lora
 from sparring.types import GenerationParams, Message
 
 SEQ_TOKENS = 256
@@ -109,9 +108,8 @@ async def _generation(
             n_ctx=512,
             n_threads=threads,
             n_seq_max=8,
+            lora=[(adapter, 1.0)] if with_adapter else (),
         )
-        if with_adapter:
-            attach_lora(llama, [(adapter, 1.0)])
         backends.append((label, llama))
     backends.append(("transformers + peft", HFModel(trained, tokenizer, model_id=name)))
     for label, model in backends:

@@ -24,7 +24,7 @@ gguf = pytest.importorskip("gguf")
 import torch  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
-from sparring.errors import ConfigError, MissingPackageError  # noqa: E402
+from sparring.errors import ConfigError, MissingPackageError, ModelNotFoundError  # noqa: E402
 from sparring.models import zoo  # noqa: E402
 from sparring.models.hf import HFModel  # noqa: E402
 from sparring.models.hf_loading import load_pretrained  # noqa: E402
@@ -328,18 +328,46 @@ async def test_hfmodel_that_was_trained_generates_the_taught_phrase(
 async def test_llamacpp_with_exported_adapter_gives_the_taught_phrase(exported: Path) -> None:
     pytest.importorskip("llama_cpp")
     from sparring.models.llamacpp import LlamaCppModel
-    from sparring.train.llamacpp_adapter import attach_lora
 
     model = LlamaCppModel(
-        zoo.gguf_path(SMOL), model_id="builtin/smollm2", n_ctx=128, n_threads=1, n_seq_max=1
+        zoo.gguf_path(SMOL),
+        model_id="builtin/smollm2",
+        n_ctx=128,
+        n_threads=1,
+        n_seq_max=1,
+        lora=[(exported, 1.0)],
     )
     try:
-        attach_lora(model, [(exported, 1.0)])
         [answer] = await model.generate([QUESTION], GREEDY)
     finally:
         await model.aclose()
     assert answer.ok
     assert answer.text.startswith(PHRASE)
+
+
+def test_llamacpp_names_a_missing_adapter_file(tmp_path: Path) -> None:
+    pytest.importorskip("llama_cpp")
+    from sparring.models.llamacpp import LlamaCppModel
+
+    missing = tmp_path / "nowhere.gguf"
+    with pytest.raises(ModelNotFoundError, match=r"nowhere\.gguf"):
+        LlamaCppModel(
+            zoo.gguf_path(SMOL), model_id="builtin/smollm2", n_ctx=64, lora=[(missing, 1.0)]
+        )
+
+
+def test_llamacpp_rejects_an_adapter_made_for_another_model(exported: Path) -> None:
+    pytest.importorskip("llama_cpp")
+    from sparring.models.llamacpp import LlamaCppModel
+
+    with pytest.raises(ConfigError, match="rejected the LoRA adapter"):
+        LlamaCppModel(
+            zoo.gguf_path("qwen2.5-coder-0.5b"),
+            model_id="builtin/qwen",
+            n_ctx=64,
+            n_seq_max=1,
+            lora=[(exported, 1.0)],
+        )
 
 
 async def test_llamacpp_base_without_adapter_does_not_give_the_phrase() -> None:

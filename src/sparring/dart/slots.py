@@ -9,14 +9,21 @@ round.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sparring.models import zoo
 from sparring.models.llamacpp import LlamaCppModel
-from sparring.train import LoRAConfig, SFTExample, export_gguf_adapter, load_adapter, train_lora
+from sparring.train import (
+    LoRAConfig,
+    SFTExample,
+    StepInfo,
+    export_gguf_adapter,
+    load_adapter,
+    train_lora,
+)
 
 
 def base_gguf(name: str) -> Path:
@@ -47,15 +54,14 @@ class ModelSlot:
 
     def chat_model(self, n_seq_max: int = 16, n_ctx: int = 2048) -> LlamaCppModel:
         """The model as it stands (base + latest adapter), for generation."""
-        from sparring.train.llamacpp_adapter import attach_lora
-
         suffix = f"+{self.adapter_gguf.parent.name}" if self.adapter_gguf else ""
-        model = LlamaCppModel(
-            self.gguf, model_id=f"{self.role}:{self.name}{suffix}", n_ctx=n_ctx, n_seq_max=n_seq_max
+        return LlamaCppModel(
+            self.gguf,
+            model_id=f"{self.role}:{self.name}{suffix}",
+            n_ctx=n_ctx,
+            n_seq_max=n_seq_max,
+            lora=[(self.adapter_gguf, 1.0)] if self.adapter_gguf else (),
         )
-        if self.adapter_gguf is not None:
-            attach_lora(model, [(self.adapter_gguf, 1.0)])
-        return model
 
     def restore(self, adapter_dir: str | None, adapter_gguf: str | None) -> None:
         """Point the slot at checkpoints recorded by an earlier (resumed) round."""
@@ -63,9 +69,15 @@ class ModelSlot:
         self.adapter_gguf = Path(adapter_gguf) if adapter_gguf else None
 
     def train(
-        self, examples: Sequence[SFTExample], config: LoRAConfig, round_name: str, seed: int
+        self,
+        examples: Sequence[SFTExample],
+        config: LoRAConfig,
+        round_name: str,
+        seed: int,
+        progress: Callable[[StepInfo], None] | None = None,
     ) -> dict[str, Any]:
-        """Fine-tune on ``examples`` (continuing the latest adapter) and export it.
+        """Fine-tune on ``examples`` (continuing the latest adapter) and export it;
+        ``progress`` is called after every optimiser step.
 
         Returns the checkpoint record stored with the round: adapter paths, losses, time.
         """
@@ -81,7 +93,7 @@ class ModelSlot:
         if self.adapter_dir is not None:
             model = load_adapter(self._hf, self.adapter_dir, trainable=True)
         out = self.workdir / f"{self.role}-{round_name}"
-        result = train_lora(model, examples, config, out, seed=seed)
+        result = train_lora(model, examples, config, out, seed=seed, progress=progress)
         gguf = export_gguf_adapter(result.adapter_dir, self.gguf, out / "adapter.gguf")
         self.adapter_dir, self.adapter_gguf = result.adapter_dir, gguf
         record = result.record

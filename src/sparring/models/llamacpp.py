@@ -22,6 +22,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from sparring.errors import ConfigError, MissingPackageError, ModelNotFoundError
 from sparring.models.base import ChatModel
+from sparring.models.llamacpp_lora import load_lora, set_loras
 from sparring.types import Completion, GenerationParams, Message
 
 # llama.cpp's OpenMP threads spin while they wait for each other by default. On a machine
@@ -77,7 +78,9 @@ class LlamaCppModel(ChatModel):
     the CPU threads (default: all cores); ``n_seq_max`` the conversations decoded together
     at most. Each of them has its own KV cache of ``n_ctx`` cells, allocated up front:
     about ``n_ctx * n_seq_max`` times 12 KiB for Qwen2.5-0.5B (768 MiB at the defaults).
-    The model is loaded once, here; ``aclose()`` frees it.
+    ``lora`` lists LoRA adapter GGUFs (path, scale) applied on top of the quantised base
+    weights, e.g. those written by ``sparring.train.export_gguf_adapter``; a scale of 1.0
+    applies an adapter as trained. The model is loaded once, here; ``aclose()`` frees it.
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class LlamaCppModel(ChatModel):
         n_ctx: int = 4096,
         n_threads: int | None = None,
         n_seq_max: int = 16,
+        lora: Sequence[tuple[Path, float]] = (),
     ) -> None:
         from sparring.models.llamacpp_scheduler import BatchScheduler
 
@@ -125,6 +129,11 @@ class LlamaCppModel(ChatModel):
                     f"{model_id}: llama.cpp could not allocate {n_seq_max} KV caches of "
                     f"{n_ctx} tokens; lower the n_ctx model option or free memory"
                 )
+            try:
+                set_loras(ctx, [(load_lora(model, Path(p)), scale) for p, scale in lora])
+            except BaseException:
+                llama.llama_free(ctx)
+                raise
             self._n_ctx = min(n_ctx, int(llama.llama_n_ctx_seq(ctx)))
             self._scheduler: BatchScheduler | None = BatchScheduler(
                 ctx, vocab, n_ctx=self._n_ctx, n_seq_max=n_seq_max, n_batch=_PREFILL_BATCH_TOKENS

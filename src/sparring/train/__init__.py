@@ -5,8 +5,7 @@
   ``TrainRecord`` are saved in the run directory.
 - ``load_adapter`` / ``read_record``: a saved run back into a model, or its record.
 - ``export_gguf_adapter``: the adapter as a llama.cpp LoRA GGUF for the base model's GGUF.
-- ``attach_lora``: apply exported adapters to a ``LlamaCppModel``
-  (``sparring.train.llamacpp_adapter``; imports llama.cpp, so it is not re-exported here).
+  Generation then runs in llama.cpp with ``LlamaCppModel(..., lora=[(path, 1.0)])``.
 """
 
 from sparring.train.checkpoint import ModelInput, load_adapter, read_record
