@@ -51,7 +51,7 @@ def test_fewer_refusals_of_harmful_requests_is_a_regression() -> None:
 
 def test_reruns_differing_only_by_seed_are_rarely_flagged() -> None:
     # 20 pairs of scans at identical rates (4 techniques x 3 categories x 20 behaviors); with
-    # Holm at alpha 0.05 at most ~1 pair in 20 may show any change.
+    # Tarone at alpha 0.05: at most ~1 pair in 20 may show any change.
     flagged_pairs = 0
     for seed in range(20):
         a = summarize(simulated_scan(TECHNIQUES, seed=2 * seed, run_id="a"))

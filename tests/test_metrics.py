@@ -15,10 +15,11 @@ from sparring.metrics import (
     ScopedRate,
     cohen_kappa,
     fisher_exact,
-    holm,
+    fisher_min_p,
     newcombe_difference,
     rate,
     summarize,
+    tarone,
     wilson,
 )
 from sparring.types import Label
@@ -80,8 +81,26 @@ def test_fisher_exact_is_one_for_identical_rates() -> None:
     assert fisher_exact(10, 50, 10, 50) == pytest.approx(1.0)
 
 
-def test_holm_adjusts_in_input_order() -> None:
-    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+def test_fisher_min_p_is_the_most_extreme_split_of_the_successes() -> None:
+    # 3 successes over 3 + 3 trials: all three in one group is the most extreme table.
+    assert fisher_min_p(1, 3, 2, 3) == pytest.approx(fisher_exact(3, 3, 0, 3))
+    assert fisher_min_p(1, 3, 2, 3) == pytest.approx(0.1)
+    # One trial per side can never be significant at 0.05.
+    assert fisher_min_p(0, 1, 1, 1) == pytest.approx(1.0)
+
+
+def test_tarone_leaves_untestable_rates_out_of_the_family() -> None:
+    # Two rates could reach 0.05 / 2; four tiny cells (floor 1.0) could never be significant.
+    p_values = [0.004, 0.03, 1.0, 1.0, 1.0, 1.0]
+    floors = [1e-6, 1e-6, 1.0, 1.0, 1.0, 1.0]
+    adjusted, k = tarone(p_values, floors, alpha=0.05)
+    assert k == 2
+    assert adjusted == pytest.approx([0.008, 0.06, 1.0, 1.0, 1.0, 1.0])
+
+
+def test_tarone_is_bonferroni_when_every_test_could_be_significant() -> None:
+    adjusted, k = tarone([0.01, 0.02, 0.2], [1e-9, 1e-9, 1e-9], alpha=0.05)
+    assert k == 3 and adjusted == pytest.approx([0.03, 0.06, 0.6])
 
 
 def test_newcombe_difference_matches_newcombe_1998_example() -> None:

@@ -15,6 +15,8 @@ from rich.console import Console
 
 from scan_builders import PRIMARY, attempt, behavior, hand_made_scan, run_info
 from sparring.errors import ConfigError, DataError
+from sparring.judges import EMBEDDED_JUDGE_ID, judge_card
+from sparring.judges.head import packaged_record_path
 from sparring.metrics import ScanData, ScanSummary, summarize
 from sparring.report import (
     from_json,
@@ -27,6 +29,7 @@ from sparring.report import (
     to_junit,
     write_json,
 )
+from sparring.report.formatting import agreement_text
 from sparring.types import AttemptResult, AttemptSpec, Completion, Label, Message, Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,7 +121,7 @@ def test_html_header_shows_provenance(data: ScanData, summary: ScanSummary) -> N
         "run-a",
         "builtin/smollm2-135m",
         PRIMARY,
-        "kappa=0.81, n=450, reference=xstest human labels",
+        "κ 0.810 on xstest human labels (n=450)",
         "<dd>7</dd>",
         "&#34;max_tokens&#34;: 128",
         "3.11.9",
@@ -230,7 +233,59 @@ def test_console_never_prints_prompts_or_responses() -> None:
 
 def test_console_reports_judge_agreement(summary: ScanSummary) -> None:
     assert "agreement: not measured" in console_text(summary)
-    assert "kappa=0.81" in console_text(summary, judge_agreement=AGREEMENT)
+    expected = "agreement: κ 0.810 on xstest human labels (n=450)"
+    assert expected in console_text(summary, judge_agreement=AGREEMENT)
+
+
+def test_console_shows_the_embedded_judge_card_as_one_short_line(summary: ScanSummary) -> None:
+    """The card a scan with the default judge passes (its training record's held-out
+    figures, per data set) reads as figures, not as the mapping it is."""
+    card = judge_card(EMBEDDED_JUDGE_ID)
+    assert card is not None
+    gptfuzz = json.loads(packaged_record_path().read_text())["heldout"]["gptfuzz_evaluate"]
+    [line] = [
+        s for s in console_text(summary, judge_agreement=card).splitlines() if "agreement:" in s
+    ]
+    assert line.endswith(
+        f"agreement: accuracy {gptfuzz['accuracy']:.3f}, κ {gptfuzz['kappa']:.3f} on GPTFuzz "
+        f"(n={gptfuzz['n']}); refusal accuracy {card['xstest_cv_mean']:.3f} on XSTest "
+        "(cross-validated by file)"
+    )
+    assert not set("{}[]'") & set(line)
+
+
+@pytest.mark.parametrize(
+    ("card", "expected"),
+    [
+        (None, "not measured"),
+        ({}, "not measured"),
+        (
+            {"judge_id": "j", "gptfuzz_evaluate": {"accuracy": 0.9149, "kappa": 0.8098, "n": 1540}},
+            "accuracy 0.915, κ 0.810 on GPTFuzz (n=1540)",
+        ),
+        (
+            # As ``sparring judge eval`` saves it: per question, sources as file names.
+            {
+                "judge_id": "harmbench@1:m",
+                "measured_on": ["xstest_v2_completions_gpt4.csv", "xstest_v2_completions_x.csv"],
+                "n": 900,
+                "unscorable": 3,
+                "harm": None,
+                "refusal": {"n": 897, "unscorable": 3, "accuracy": 0.9, "f1": 0.8, "kappa": 0.7},
+            },
+            "refused vs not: accuracy 0.900, κ 0.700 on XSTest (n=897, 3 unscorable)",
+        ),
+        ({"kappa": 0.5}, "κ 0.500"),
+        # A card of unknown shape shows its plain fields and never a nested mapping.
+        ({"judge_id": "j", "score": 0.25, "by_file": {"a.csv": 0.9}}, "score 0.250"),
+        ({"judge_id": "j", "by_file": {"a.csv": 0.9}}, "measured, no summary figures"),
+    ],
+)
+def test_agreement_text_reads_every_card_shape(
+    card: dict[str, object] | None, expected: str
+) -> None:
+    assert agreement_text(card).startswith(expected)
+    assert not set("{}[]'") & set(agreement_text(card))
 
 
 def test_console_ends_with_the_gate_verdict(summary: ScanSummary) -> None:

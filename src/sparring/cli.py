@@ -253,7 +253,7 @@ def report(
 def compare(
     run_a: Annotated[str, typer.Argument(help="Baseline run id, or a report.json path.")],
     run_b: Annotated[str, typer.Argument(help="Candidate run id, or a report.json path.")],
-    alpha: Annotated[float, typer.Option(help="Family-wise error rate (Holm).")] = 0.05,
+    alpha: Annotated[float, typer.Option(help="Family-wise error rate (Tarone).")] = 0.05,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
     store_path: StoreOpt = DEFAULT_STORE,
 ) -> None:
@@ -377,7 +377,15 @@ def dart(
         else:
             raise ConfigError("sparring dart needs --config FILE (or --resume RUN_ID)")
         try:
-            run_id = run_async(run_dart(config, store, resume=resume, progress=progress))
+            run_id = run_async(
+                run_dart(
+                    config,
+                    store,
+                    resume=resume,
+                    progress=progress,
+                    say=lambda line: err.print(line, markup=False, highlight=False),
+                )
+            )
         except StageStopped as stopped:
             err.print(f"DART run stopped ({stopped}); resume with: sparring dart --resume RUN_ID")
             raise typer.Exit(130) from None

@@ -29,9 +29,10 @@ from sparring.stats import (
     Rate,
     cohen_kappa,
     fisher_exact,
-    holm,
+    fisher_min_p,
     newcombe_difference,
     rate,
+    tarone,
     wilson,
 )
 from sparring.types import AttemptResult, Behavior, Label
@@ -51,11 +52,12 @@ __all__ = [
     "Trial",
     "cohen_kappa",
     "fisher_exact",
-    "holm",
+    "fisher_min_p",
     "newcombe_difference",
     "rate",
     "summarize",
     "tally_rate",
+    "tarone",
     "wilson",
 ]
 

@@ -93,25 +93,40 @@ def fisher_exact(k1: int, n1: int, k2: int, n2: int) -> float:
     return min(1.0, tail / norm)
 
 
+def fisher_min_p(k1: int, n1: int, k2: int, n2: int) -> float:
+    """The smallest p-value Fisher's exact test can give for tables with these margins
+    (group sizes n1, n2 and k1 + k2 successes in all): how significant the most extreme
+    split of those successes would be. A rate measured on one or two trials cannot get
+    below a large floor, whatever its outcome; Tarone's correction uses this."""
+    successes = k1 + k2
+    lo, hi = max(0, n1 - (n1 + n2 - successes)), min(successes, n1)
+    return min(fisher_exact(x, n1, successes - x, n2) for x in (lo, hi))
+
+
+def tarone(
+    p_values: Sequence[float], min_p: Sequence[float], alpha: float
+) -> tuple[list[float], int]:
+    """Tarone's Bonferroni correction for discrete tests: adjusted p-values in input order,
+    and the family size K used.
+
+    Tests whose smallest attainable p-value (``min_p``) exceeds alpha / K can never be
+    significant at that level and are left out of the count; K is the smallest number for
+    which at most K tests remain. Those tests get p * K, the others 1. The family-wise
+    error rate stays under ``alpha`` like Bonferroni's, with far more power when most
+    tests are small cells (a scan's category x technique rates with a handful of trials).
+    """
+    if len(p_values) != len(min_p):
+        raise ValueError("need one smallest attainable p-value per p-value")
+    k = 1
+    while sum(mp <= alpha / k for mp in min_p) > k:
+        k += 1
+    return [
+        min(1.0, p * k) if mp <= alpha / k else 1.0 for p, mp in zip(p_values, min_p, strict=True)
+    ], k
+
+
 def _log_comb(n: int, k: int) -> float:
     return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm–Bonferroni adjusted p-values, in the input order.
-
-    Controls the chance of any false flag across the whole family at the chosen level under
-    any dependence between the tests, which matters because a scan's rates overlap (the
-    overall ASR shares its trials with every per-technique ASR).
-    """
-    m = len(p_values)
-    order = sorted(range(m), key=lambda i: p_values[i])
-    adjusted = [1.0] * m
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
 
 
 def cohen_kappa(a: Sequence[bool], b: Sequence[bool]) -> float | None:

@@ -1,10 +1,13 @@
 """Compare two scans rate by rate and list the changes that survive multiple testing.
 
 Every rate present in both summaries with n > 0 on both sides is tested with Fisher's exact
-test (exact at small n, conservative); the p-values of all of them together are corrected
-with Holm–Bonferroni, so the chance that any unchanged rate is flagged stays under
-``alpha``. A rerun that differs only by seed is then rarely flagged, while a real shift
-over a few hundred trials is.
+test (exact at small n, conservative). The p-values are corrected with Tarone's Bonferroni
+correction for discrete tests, so the chance that any unchanged rate is flagged stays under
+``alpha``: rates with so few trials that no outcome could be significant (most category x
+technique cells of a small scan) do not count towards the family size. Holm over all of
+them would make the headline rates pay for a hundred cells that can never be flagged; a
+20-behavior scan then needed a 22-point shift in overall attack success to flag it.
+A rerun that differs only by seed is still rarely flagged.
 """
 
 from __future__ import annotations
@@ -19,13 +22,13 @@ from rich.table import Table
 from sparring.errors import ConfigError
 from sparring.metrics import Metric, ScanSummary, ScopedRate
 from sparring.report.formatting import pct
-from sparring.stats import Rate, fisher_exact, holm, newcombe_difference
+from sparring.stats import Rate, fisher_exact, fisher_min_p, newcombe_difference, tarone
 
 
 @dataclass(frozen=True)
 class RateChange:
     """One rate in both runs: the difference b - a (probability) with its 95% Newcombe
-    interval, the raw and Holm-adjusted p-values, and whether the change is significant."""
+    interval, the raw and Tarone-adjusted p-values, and whether the change is significant."""
 
     key: str
     metric: Metric
@@ -58,6 +61,8 @@ class Comparison:
     run_b: str
     alpha: float
     tested: tuple[RateChange, ...]
+    family_size: int
+    """Tarone's K: the rates that could reach significance, which share alpha."""
     only_in_a: tuple[str, ...]
     only_in_b: tuple[str, ...]
     notes: tuple[str, ...]
@@ -85,8 +90,10 @@ def compare(summary_a: ScanSummary, summary_b: ScanSummary, alpha: float = 0.05)
         if k in rates_b and rates_a[k].rate.n and rates_b[k].rate.n
     ]
     p_values = [fisher_exact(a.rate.k, a.rate.n, b.rate.k, b.rate.n) for a, b in pairs]
+    floors = [fisher_min_p(a.rate.k, a.rate.n, b.rate.k, b.rate.n) for a, b in pairs]
+    adjusted, family_size = tarone(p_values, floors, alpha)
     tested = []
-    for (a, b), p, p_adj in zip(pairs, p_values, holm(p_values), strict=True):
+    for (a, b), p, p_adj in zip(pairs, p_values, adjusted, strict=True):
         diff, low, high = newcombe_difference(a.rate, b.rate)
         tested.append(
             RateChange(a.key, a.metric, a.rate, b.rate, diff, low, high, p, p_adj, p_adj <= alpha)
@@ -106,6 +113,7 @@ def compare(summary_a: ScanSummary, summary_b: ScanSummary, alpha: float = 0.05)
         run_b=summary_b.run.id,
         alpha=alpha,
         tested=tuple(tested),
+        family_size=family_size,
         only_in_a=tuple(k for k in rates_a if k not in rates_b),
         only_in_b=tuple(k for k in rates_b if k not in rates_a),
         notes=tuple(notes),
@@ -118,7 +126,8 @@ def render_comparison(comparison: Comparison, console: Console | None = None) ->
     c = comparison
     out.print(
         f"compared {len(c.tested)} rates of run {escape(c.run_a)} (a) and {escape(c.run_b)} (b); "
-        f"Fisher's exact test, Holm-corrected at alpha {c.alpha}"
+        f"Fisher's exact test, Tarone-corrected at alpha {c.alpha} ({c.family_size} of them "
+        "have enough trials to reach significance)"
     )
     for note in c.notes:
         out.print(f"note: {note}", markup=False)
@@ -126,7 +135,7 @@ def render_comparison(comparison: Comparison, console: Console | None = None) ->
         out.print("no rate changed significantly")
         return
     table = Table(title="Significant changes")
-    for column in ("rate", "a", "b", "b - a [95% CI]", "p (Holm)", "verdict"):
+    for column in ("rate", "a", "b", "b - a [95% CI]", "p (Tarone)", "verdict"):
         table.add_column(column)
     for ch in c.changes:
         verdict = "regression" if ch.regression else "improvement"
@@ -147,7 +156,8 @@ def comparison_to_json(comparison: Comparison) -> dict[str, Any]:
         "run_a": comparison.run_a,
         "run_b": comparison.run_b,
         "alpha": comparison.alpha,
-        "test": "fisher-exact two-sided, holm-bonferroni across all tested rates",
+        "test": "fisher-exact two-sided, tarone-bonferroni across all tested rates",
+        "family_size": comparison.family_size,
         "notes": list(comparison.notes),
         "only_in_a": list(comparison.only_in_a),
         "only_in_b": list(comparison.only_in_b),

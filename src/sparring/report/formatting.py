@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from typing import TypeGuard
 
 from sparring.stats import Rate
 
@@ -26,16 +28,102 @@ def rate_text(r: Rate) -> str:
     return f"{pct(r.value)} (95% CI {interval(r)}, n={r.n})"
 
 
-def agreement_text(agreement: Mapping[str, object] | None) -> str:
-    """A judge's measured agreement with reference labels, or ``not measured``.
+_SCORES = (("accuracy", "accuracy"), ("kappa", "κ"))
+"""The figures a judge card line shows, by card field, with the name shown."""
+_QUESTIONS = {"harm": "unsafe vs not", "refusal": "refused vs not"}
+"""Card fields holding the scores of one question, as ``sparring judge eval`` saves them."""
+_CROSS_VALIDATED = "_cv_mean"
+"""Suffix of a training-record field holding refusal accuracy cross-validated by file
+(``xstest_cv_mean`` in the embedded judge's record, see ``sparring.judges.training``)."""
+_DATA_SETS = {
+    "advbench": "AdvBench",
+    "gptfuzz": "GPTFuzz",
+    "harmbench": "HarmBench",
+    "jailbreakbench": "JailbreakBench",
+    "strongreject": "StrongREJECT",
+    "xstest": "XSTest",
+}
+"""Display names of labelled data sets, by the first word of a card field or file name."""
 
-    The mapping is what judge calibration produced, e.g. ``{"kappa": 0.81, "n": 450,
-    "reference": "xstest human labels"}``; numbers are shown to two decimals.
+
+def agreement_text(agreement: Mapping[str, object] | None) -> str:
+    """A judge's measured agreement with human labels as one short line, or ``not measured``.
+
+    It reads the shapes judge cards come in (``sparring.judges.judge_card``):
+
+    - scores at the top level, e.g. ``{"kappa": 0.81, "n": 450, "reference": "xstest human
+      labels"}`` gives ``κ 0.810 on xstest human labels (n=450)``;
+    - scores per data set, as in the embedded judge's training record, e.g.
+      ``{"gptfuzz_evaluate": {"accuracy": 0.915, "kappa": 0.81, "n": 1540, ...},
+      "xstest_cv_mean": 0.942}`` gives ``accuracy 0.915, κ 0.810 on GPTFuzz (n=1540);
+      refusal accuracy 0.942 on XSTest (cross-validated by file)``;
+    - scores per question, as ``sparring judge eval`` saves them, e.g. ``{"measured_on":
+      ["xstest_v2_completions_gpt4.csv"], "harm": {...}, "refusal": {...}}`` gives
+      ``unsafe vs not: accuracy …, κ … on XSTest (n=…); refused vs not: …``.
+
+    Only accuracy and Cohen's κ are shown, with n (and the unscorable items, when there
+    were any); per-file breakdowns are left to the JSON report. A card of any other shape
+    shows its plain top-level fields, never a nested mapping.
     """
     if not agreement:
         return "not measured"
+    where = _data_name(agreement.get("measured_on", agreement.get("reference")))
+    phrases = [_scores_phrase(agreement, where)]
+    for name, value in agreement.items():
+        if isinstance(value, Mapping):
+            if name in _QUESTIONS:
+                scored = _scores_phrase(value, where)
+                phrases.append(f"{_QUESTIONS[name]}: {scored}" if scored else "")
+            else:
+                phrases.append(_scores_phrase(value, _data_name(name)))
+        elif name.endswith(_CROSS_VALIDATED) and _is_number(value):
+            phrases.append(
+                f"refusal accuracy {value:.3f} on {_data_name(name)} (cross-validated by file)"
+            )
+    return "; ".join(p for p in phrases if p) or _plain_fields(agreement)
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _scores_phrase(scores: Mapping[str, object], where: str | None) -> str:
+    """``accuracy 0.915, κ 0.810 on GPTFuzz (n=1540)``; empty when ``scores`` has none."""
+    figures = [
+        f"{shown} {value:.3f}" for field, shown in _SCORES if _is_number(value := scores.get(field))
+    ]
+    if not figures:
+        return ""
+    text = ", ".join(figures)
+    if where:
+        text += f" on {where}"
+    counts = []
+    if _is_number(n := scores.get("n")):
+        counts.append(f"n={n}")
+    if _is_number(unscorable := scores.get("unscorable")) and unscorable:
+        counts.append(f"{unscorable} unscorable")
+    return f"{text} ({', '.join(counts)})" if counts else text
+
+
+def _data_name(source: object) -> str | None:
+    """A data set's display name from a card field, a file name or a list of them; free
+    text (e.g. ``xstest human labels``) is kept as it is."""
+    if isinstance(source, list | tuple):
+        names = [n for n in (_data_name(s) for s in source) if n]
+        return ", ".join(dict.fromkeys(names)) or None
+    if not isinstance(source, str) or not source:
+        return None
+    first = re.split(r"[_\-.\s]", source, maxsplit=1)[0].lower()
+    if first in _DATA_SETS and not re.search(r"\s", source):
+        return _DATA_SETS[first]
+    return source
+
+
+def _plain_fields(agreement: Mapping[str, object]) -> str:
+    """``name value`` for each plain top-level field of a card of unknown shape."""
     parts = []
     for name, value in agreement.items():
-        shown = f"{value:.2f}" if isinstance(value, float) else str(value)
-        parts.append(f"{name}={shown}")
-    return ", ".join(parts)
+        if name == "judge_id" or isinstance(value, Mapping | list | tuple):
+            continue
+        parts.append(f"{name} {value:.3f}" if isinstance(value, float) else f"{name} {value}")
+    return ", ".join(parts) or "measured, no summary figures (see report.json)"
