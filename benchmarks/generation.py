@@ -8,6 +8,12 @@ Levels take turns over several rounds and each level's figure pools its rounds, 
 other load on a shared machine weighs on every level alike; per-round lines show the noise.
 Tokens per CPU-second of this process is printed too: it moves less with other load.
 
+It also prints the ceiling the CPU sets on that ratio. Prefill (one long prompt) is the
+most efficient batched work llama.cpp does, so its rate in multiply-accumulates per second
+bounds what batched decoding can reach; each decoded token also pays for the output layer
+(vocabulary x hidden size), which prefill computes for the last prompt token only. The
+ceiling is that bound divided by the single-sequence decoding rate.
+
     python benchmarks/generation.py [--model builtin/qwen2.5-coder-0.5b] [--max-tokens 128]
 
 Acceptance target: ratio >= 2.0 on a 2-core machine.
@@ -22,7 +28,10 @@ import resource
 import time
 from dataclasses import dataclass
 
-from sparring.models import ModelOptions, resolve_model
+import gguf
+import numpy as np
+
+from sparring.models import ModelOptions, resolve_model, zoo
 from sparring.models.base import ChatModel
 from sparring.types import GenerationParams, Message
 
@@ -83,6 +92,30 @@ async def _level(
     return tally
 
 
+def matmul_sizes(path: str) -> tuple[int, int]:
+    """(weights multiplied per decoded token, of which the output layer), from the GGUF.
+    The token embedding is a lookup, not a product, unless it doubles as the output layer."""
+    tensors = {t.name: int(np.prod(t.shape)) for t in gguf.GGUFReader(path).tensors}
+    head = tensors.get("output.weight", tensors["token_embd.weight"])
+    body = sum(
+        n
+        for name, n in tensors.items()
+        if name.endswith(".weight") and name.startswith("blk.") and not name.endswith("norm.weight")
+    )
+    return body + head, head
+
+
+async def prefill_rate(model: ChatModel) -> tuple[float, int]:
+    """Prompt tokens per second of one long prompt (max_tokens 1), best of three."""
+    text = " ".join(PROMPTS * 8)
+    params = GenerationParams(max_tokens=1, temperature=0.0)
+    best, tokens = 0.0, 0
+    for _ in range(3):
+        [c] = await model.generate([[Message(role="user", content=text)]], params)
+        best, tokens = max(best, c.prompt_tokens / c.latency_s), c.prompt_tokens
+    return best, tokens
+
+
 async def main() -> None:
     """Parse flags, warm the model up, measure each level and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -101,6 +134,7 @@ async def main() -> None:
     totals = {n: Tally() for n in levels}
     async with resolve_model(args.model, ModelOptions(n_ctx=args.n_ctx)) as model:
         await model.generate([[Message(role="user", content="Hi")]], GenerationParams(max_tokens=4))
+        prefill, prompt_tokens = await prefill_rate(model)
         # Levels take turns, round after round, so that load from other processes on a
         # shared machine drifts over all of them alike rather than over one.
         for round_no in range(1, args.rounds + 1):
@@ -117,6 +151,17 @@ async def main() -> None:
         print(
             f"ratio {max(levels)} vs 1: {wall_ratio:.2f}x tokens/s (target >= 2.0x), "
             f"{cpu_ratio:.2f}x tokens per CPU-s; load average now {os.getloadavg()[0]:.1f}"
+        )
+        name = args.model.removeprefix("builtin/")
+        path = str(zoo.gguf_path(name) if name in zoo.ZOO else args.model.split("/", 1)[1])
+        per_token, head = matmul_sizes(path)
+        macs = prefill * (per_token - head)
+        bound = macs / per_token
+        print(
+            f"ceiling: prefill of {prompt_tokens} tokens ran at {prefill:.1f} tokens/s = "
+            f"{macs / 1e9:.1f} G multiply-adds/s; a decoded token needs {per_token / 1e6:.0f} M "
+            f"(output layer {head / 1e6:.0f} M), so no batch decodes faster than {bound:.1f} "
+            f"tokens/s = {bound / (one.tokens / one.wall_s):.2f}x the single-sequence rate"
         )
 
 

@@ -1,13 +1,22 @@
-"""The DART table's arithmetic: relative reduction with its interval, rows per method."""
+"""The DART table's arithmetic: relative reduction with its interval, rows per method, and
+the per-round counts."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
 from sparring.dart.evaluation import helpfulness, rate
-from sparring.dart.report import MethodRun, relative_reduction, table_rows
+from sparring.dart.report import (
+    WHY_COLUMNS,
+    MethodRun,
+    relative_reduction,
+    table_rows,
+    why_rows,
+    write_html,
+)
 
 
 def _eval(k: int, n: int) -> dict[str, object]:
@@ -69,3 +78,35 @@ def test_helpfulness_proxy_rewards_explained_answers_over_bare_refusals() -> Non
         "two-factor authentication instead."
     )
     assert helpfulness(bare) < 0.4 < helpfulness(explained)
+
+
+def test_why_rows_show_refusals_rejections_and_picks_per_round(tmp_path: Path) -> None:
+    attacks = {
+        "red_drafts": 40,
+        "red_refusals": 7,
+        "red_unparsed": 2,
+        "rejected_duplicate": 1,
+        "rejected_semantic": 5,
+        "rejected_lexical": 9,
+        "accepted": 25,
+        "successful": 6,
+    }
+    train = {"selected": ["a", "b", "c"], "with_safe_answer": 2, "distilled": 1, "replay": 8}
+    run = MethodRun(
+        "A",
+        "dart",
+        [
+            {"eval": _eval(30, 100), "attacks": None, "target_train": None},
+            {"eval": _eval(20, 100), "attacks": attacks, "target_train": train},
+        ],
+        None,
+    )
+    base, first = why_rows(run)
+    assert base[0] == "0" and set(base[3:]) == {"-"}
+    named = dict(zip(WHY_COLUMNS, first, strict=True))
+    assert named["red refusals"] == "7" and named["unparsed"] == "2"
+    assert named["rejected dup/sem/lex"] == "1/5/9" and named["accepted"] == "25"
+    assert named["AL picks"] == "3" and named["safe answers"] == "2"
+    assert named["distilled"] == "1" and named["replay"] == "8"
+    page = write_html(tmp_path / "dart.html", [run]).read_text()
+    assert "1/5/9" in page and "Why the loop did what it did" in page

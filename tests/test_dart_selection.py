@@ -8,7 +8,13 @@ import random
 import numpy as np
 import pytest
 
-from sparring.dart.active import PromptOutcome, binary_entropy, select_all_unsafe, select_uncertain
+from sparring.dart.active import (
+    PromptOutcome,
+    best_safe_answer,
+    binary_entropy,
+    select_all_unsafe,
+    select_uncertain,
+)
 from sparring.dart.directions import CellStats, direction_weights, sample_directions
 from sparring.dart.diversity import (
     DiversityArchive,
@@ -147,3 +153,25 @@ def test_uncertainty_selection_takes_split_prompts_first_then_always_unsafe() ->
 def test_mart_selection_keeps_every_prompt_with_an_unsafe_answer() -> None:
     outcomes = [PromptOutcome("b", 1, 4), PromptOutcome("a", 4, 4), PromptOutcome("c", 0, 4)]
     assert [o.key for o in select_all_unsafe(outcomes)] == ["a", "b"]
+
+
+def _words(text: str) -> float:
+    return min(1.0, len(text.split()) / 40)
+
+
+def test_a_short_refusal_is_a_safe_answer_but_a_short_safe_reply_is_not() -> None:
+    refusal = ("I can't help with that.", 0.02, "refusal")
+    terse = ("Maybe ask someone.", 0.01, "safe")
+    assert best_safe_answer([refusal, terse], 0.8, 0.4, _words) == refusal[0]
+    assert best_safe_answer([terse], 0.8, 0.4, _words) is None
+
+
+def test_the_safest_qualifying_answer_wins_and_unsafe_or_unscored_never_do() -> None:
+    long_safe = (" ".join(["word"] * 30), 0.15, "safe")
+    refusal = ("No. That could hurt people; here is a safer option instead.", 0.03, "refusal")
+    unsafe = ("Step one ...", 0.9, "unsafe")
+    unscored = ("I can't help with that.", None, "unscorable")
+    doubtful = ("I won't, sorry.", 0.3, "refusal")
+    assert best_safe_answer([long_safe, refusal, unsafe], 0.8, 0.4, _words) == refusal[0]
+    assert best_safe_answer([long_safe, unsafe], 0.8, 0.4, _words) == long_safe[0]
+    assert best_safe_answer([unsafe, unscored, doubtful], 0.8, 0.4, _words) is None

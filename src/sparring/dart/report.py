@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,6 +174,54 @@ def _cells(row: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
+WHY_COLUMNS = (
+    "round",
+    "VR held-out",
+    "over-refusal",
+    "red drafts",
+    "red refusals",
+    "unparsed",
+    "rejected dup/sem/lex",
+    "accepted",
+    "successful",
+    "AL picks",
+    "safe answers",
+    "distilled",
+    "replay",
+)
+"""Per-round counts that show why the loop did what it did (console and HTML)."""
+
+
+def why_rows(run: MethodRun) -> list[tuple[str, ...]]:
+    """One row of WHY_COLUMNS per round; round 0 is the base target's evaluation."""
+    rows: list[tuple[str, ...]] = []
+    for r, rnd in enumerate(run.rounds):
+        a, t = rnd["attacks"] or {}, rnd["target_train"] or {}
+        rejected = (
+            f"{a['rejected_duplicate']}/{a['rejected_semantic']}/{a['rejected_lexical']}"
+            if a
+            else "-"
+        )
+        rows.append(
+            (
+                str(r),
+                _pct(rnd["eval"]["vr_held_out"]),
+                _pct(rnd["eval"]["over_refusal"]),
+                str(a.get("red_drafts", "-")),
+                str(a.get("red_refusals", "-")),
+                str(a.get("red_unparsed", "-")),
+                rejected,
+                str(a.get("accepted", "-")),
+                str(a.get("successful", "-")),
+                str(len(t["selected"])) if t else "-",
+                str(t.get("with_safe_answer", "-")),
+                str(t.get("distilled", "-")),
+                str(t.get("replay", "-")),
+            )
+        )
+    return rows
+
+
 def render_console(runs: Sequence[MethodRun], console: Console | None = None) -> None:
     """The DART table and the per-round counts, in the terminal."""
     out = console or Console()
@@ -183,35 +231,10 @@ def render_console(runs: Sequence[MethodRun], console: Console | None = None) ->
     out.print(table)
     for run in runs:
         counts = Table(
-            "round",
-            "VR held-out",
-            "red drafts",
-            "red refusals",
-            "rejected dup/sem/lex",
-            "queried",
-            "successful",
-            "selected",
-            "safe answers",
-            "distilled",
-            title=f"{run.method} ({run.run_id}): why the loop did what it did",
+            *WHY_COLUMNS, title=f"{run.method} ({run.run_id}): why the loop did what it did"
         )
-        for r, rnd in enumerate(run.rounds):
-            a, t = rnd["attacks"] or {}, rnd["target_train"] or {}
-            counts.add_row(
-                str(r),
-                _pct(rnd["eval"]["vr_held_out"]),
-                str(a.get("red_drafts", "-")),
-                str(a.get("red_refusals", "-")),
-                f"{a.get('rejected_duplicate', '-')}/{a.get('rejected_semantic', '-')}/"
-                f"{a.get('rejected_lexical', '-')}"
-                if a
-                else "-",
-                str(a.get("accepted", "-")),
-                str(a.get("successful", "-")),
-                str(len(t.get("selected", []))) if t else "-",
-                str(t.get("with_safe_answer", "-")),
-                str(t.get("distilled", "-")),
-            )
+        for cells in why_rows(run):
+            counts.add_row(*cells)
         out.print(counts)
 
 
@@ -227,8 +250,9 @@ def to_json(runs: Sequence[MethodRun]) -> dict[str, Any]:
     }
 
 
-def _curve_svg(runs: Sequence[MethodRun], width: int = 560, height: int = 260) -> str:
-    """Held-out violation rate per round, one line per method (inline SVG)."""
+def _curve_svg(runs: Sequence[MethodRun], metric: str, width: int = 560, height: int = 260) -> str:
+    """A rate of the evaluation (``vr_held_out``, ``over_refusal`` ...) per round, one line
+    per method, with 95% interval bars (inline SVG)."""
     pad = 40
     rounds = max((len(r.rounds) for r in runs), default=1)
     colours = ["#c0392b", "#2471a3", "#229954", "#b9770e", "#7d3c98"]
@@ -239,7 +263,7 @@ def _curve_svg(runs: Sequence[MethodRun], width: int = 560, height: int = 260) -
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'role="img" aria-label="violation rate per round">',
+        f'role="img" aria-label="{metric} per round">',
         f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
         'stroke="#555"/>',
         f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="#555"/>',
@@ -254,7 +278,7 @@ def _curve_svg(runs: Sequence[MethodRun], width: int = 560, height: int = 260) -
         colour = colours[n % len(colours)]
         points = []
         for i, rnd in enumerate(run.rounds):
-            vr = rnd["eval"]["vr_held_out"]
+            vr = rnd["eval"][metric]
             if vr["value"] is None:
                 continue
             x, y = xy(i, vr["value"])
@@ -277,11 +301,19 @@ def _curve_svg(runs: Sequence[MethodRun], width: int = 560, height: int = 260) -
     return "".join(parts)
 
 
+def _html_rows(rows: Iterable[Sequence[str]]) -> str:
+    return "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
+
+
 def write_html(path: Path, runs: Sequence[MethodRun]) -> Path:
     """One offline HTML file: the table, the per-round curve and the per-round counts."""
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(row)) + "</tr>"
-        for row in table_rows(runs)
+    body = _html_rows(_cells(row) for row in table_rows(runs))
+    why = "".join(
+        f"<h3>{html.escape(run.method)} ({html.escape(run.run_id)})</h3><table><tr>"
+        f"{''.join(f'<th>{h}</th>' for h in WHY_COLUMNS)}</tr>{_html_rows(why_rows(run))}</table>"
+        for run in runs
     )
     doc = (
         "<!doctype html><html><head><meta charset='utf-8'><title>sparring DART report</title>"
@@ -290,7 +322,13 @@ def write_html(path: Path, runs: Sequence[MethodRun]) -> Path:
         "<h1>DART report</h1><p>Violation rate (VR) on held-out prompts the loop never trained "
         "on, with 95% intervals; reduction is relative to the base target.</p>"
         f"<table><tr>{''.join(f'<th>{h}</th>' for h in COLUMNS)}</tr>{body}</table>"
-        f"<h2>Held-out violation rate per round</h2>{_curve_svg(runs)}"
+        f"<h2>Held-out violation rate per round</h2>{_curve_svg(runs, 'vr_held_out')}"
+        f"<h2>Over-refusal on benign prompts per round</h2>{_curve_svg(runs, 'over_refusal')}"
+        "<h2>Why the loop did what it did</h2><p>Per round: red drafts written, the red "
+        "model's refusals and unparsable outputs, drafts rejected by the diversity filter "
+        "(duplicate / semantic / lexical), attacks sent to the target and those that "
+        "succeeded, prompts picked by active learning, how many got a safe answer (own or by "
+        f"context distillation) and the benign replay examples.</p>{why}"
         f"<h2>Data</h2><pre>{html.escape(json.dumps(to_json(runs)['table'], indent=1))}</pre>"
         "</body></html>"
     )

@@ -1,0 +1,136 @@
+"""The DART table: base target, MART and DART on the same config, budget and seed.
+
+Runs each method (``--methods``, default ``mart,dart``) from one DART config into one store,
+then prints the table (console) and writes it as HTML and JSON. A method whose run with the
+very same config is already in the store is reused when it finished and resumed when it
+stopped, so the script can be interrupted and run again, and a run made earlier with
+``sparring dart --config ... --store ...`` counts. The base row is round 0 of the first
+method's run: every method starts from the same target and evaluates on the same held-out
+prompts (same seed), and greedy evaluation answers come from the store's completion cache.
+
+Finally it prints whether DART's violation rate on held-out Anthropic Harmless prompts is
+below the base target's with non-overlapping 95% intervals, how DART compared to MART, and
+what over-refusal did.
+
+    python benchmarks/dart_table.py [--config configs/dart-cpu-mini.yaml]
+        [--store sparring-runs/dart-table.sqlite] [--methods mart,dart] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from sparring.dart import report
+from sparring.dart.config import DartConfig, load_dart_config
+from sparring.dart.loop import run_dart
+from sparring.store import RunStore
+
+
+def find_run(store: RunStore, config: DartConfig) -> tuple[str | None, bool]:
+    """The newest stored DART run with exactly this config, and whether it completed."""
+    wanted = config.model_dump(mode="json")
+    for record in sorted(store.list_runs(), key=lambda r: r.created_at, reverse=True):
+        if record.kind == "dart" and record.config == wanted:
+            return record.id, "final/red-eval" in store.steps(record.id)
+    return None, False
+
+
+def rate_text(rate: dict[str, Any] | None) -> str:
+    """'12.0% [8.1, 17.4] (n=150)'."""
+    if not rate or rate.get("value") is None:
+        return "n/a"
+    return (
+        f"{100 * rate['value']:.1f}% [{100 * rate['low']:.1f}, {100 * rate['high']:.1f}] "
+        f"(n={rate['n']})"
+    )
+
+
+def verdict_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """What the acceptance test asks, read off the table rows."""
+    by_method = {row["method"]: row for row in rows}
+    base = by_method.get("base")
+    lines = []
+    for method in ("dart", "mart"):
+        row = by_method.get(method)
+        if base is None or row is None:
+            continue
+        vr, vr0 = row["vr_held_out"], base["vr_held_out"]
+        separated = vr["high"] < vr0["low"]
+        lines.append(
+            f"{method}: held-out VR {rate_text(vr)} vs base {rate_text(vr0)}; "
+            f"{'below base with non-overlapping intervals' if separated else 'intervals overlap'}"
+            f"; over-refusal {rate_text(row['over_refusal'])} vs base "
+            f"{rate_text(base['over_refusal'])}"
+        )
+    if "dart" in by_method and "mart" in by_method:
+        dart, mart = by_method["dart"]["vr_held_out"], by_method["mart"]["vr_held_out"]
+        order = "below" if dart["value"] < mart["value"] else "not below"
+        overlap = dart["high"] >= mart["low"] and mart["high"] >= dart["low"]
+        lines.append(
+            f"dart vs mart: held-out VR {order} MART's "
+            f"({'intervals overlap' if overlap else 'intervals separate'})"
+        )
+    return lines
+
+
+def announcer(method: str) -> Callable[[str], None]:
+    """Print the loop's stage lines, tagged with the method."""
+    return lambda line: print(f"[{method}] {line}", flush=True)
+
+
+async def run_methods(config: DartConfig, store: RunStore, methods: list[str]) -> list[str]:
+    """Finish a run per method and return their ids, in the order given."""
+    run_ids = []
+    for method in methods:
+        method_config = config.model_copy(update={"method": method})
+        run_id, complete = find_run(store, method_config)
+        if complete and run_id is not None:
+            print(f"{method}: reusing finished run {run_id}", flush=True)
+        else:
+            started = time.perf_counter()
+            print(f"{method}: {'resuming ' + run_id if run_id else 'new run'}", flush=True)
+            run_id = await run_dart(
+                method_config,
+                store,
+                resume=run_id,
+                progress=False,
+                say=announcer(method),
+            )
+            print(f"{method}: {run_id} took {time.perf_counter() - started:.0f} s", flush=True)
+        run_ids.append(run_id)
+    return run_ids
+
+
+def main() -> None:
+    """Parse flags, run or reuse each method, print and write the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", type=Path, default=Path("configs/dart-cpu-mini.yaml"))
+    parser.add_argument("--store", type=Path, default=Path("sparring-runs/dart-table.sqlite"))
+    parser.add_argument("--methods", default="mart,dart", help="Comma-separated methods.")
+    parser.add_argument("--out", type=Path, default=Path("sparring-out/dart-table"))
+    args = parser.parse_args()
+    config = load_dart_config(args.config)
+    args.store.parent.mkdir(parents=True, exist_ok=True)
+    with RunStore(args.store) as store:
+        run_ids = asyncio.run(run_methods(config, store, args.methods.split(",")))
+        runs = [report.load_method_run(store, r) for r in run_ids]
+    report.render_console(runs, Console(width=160))
+    args.out.mkdir(parents=True, exist_ok=True)
+    report.write_html(args.out / "dart.html", runs)
+    (args.out / "dart.json").write_text(json.dumps(report.to_json(runs), indent=2))
+    for line in verdict_lines(report.table_rows(runs)):
+        print(line)
+    print(f"table written to {args.out}/ (dart.html, dart.json)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

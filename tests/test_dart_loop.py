@@ -1,0 +1,180 @@
+"""One tiny DART round end to end with the packaged SmolLM2-135M, and a kill mid-round.
+
+Everything is real: llama.cpp generation (base GGUF plus the round's exported adapter),
+LoRA training in transformers + peft, the embedded judge, the SQLite store, public data
+from ../shared/data. The uninterrupted run is the reference the killed-and-resumed one is
+checked against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytest.importorskip("llama_cpp")
+pytest.importorskip("peft")
+
+from sparring.dart import report
+from sparring.dart.config import load_dart_config
+from sparring.dart.loop import run_dart
+from sparring.store import RunStore
+
+TINY: dict[str, Any] = {
+    "method": "dart",
+    "target": "smollm2-135m",
+    "red": "smollm2-135m",
+    "iterations": 1,
+    "n_seeds": 12,
+    "n_eval": 8,
+    "n_public": 4,
+    "n_benign": 4,
+    "n_replay": 4,
+    "red_requests": 4,
+    "k_red": 2,
+    "red_max_tokens": 40,
+    "k_tgt": 2,
+    "target_max_tokens": 24,
+    "budget_fraction": 0.5,
+    "target_lora": {"epochs": 1, "batch_size": 4, "max_len": 96},
+    "red_lora": {"epochs": 1, "batch_size": 4, "max_len": 128},
+    "concurrency": 8,
+}
+STAGES = ("r0/eval", "r1/attacks", "r1/red-train", "r1/target-train", "r1/eval", "final/red-eval")
+CLI = "from sparring.cli import main; main()"
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("dart-config") / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(config_file: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """An uninterrupted tiny run: (store path, run id)."""
+    store_path = tmp_path_factory.mktemp("dart-ref") / "runs.sqlite"
+    lines: list[str] = []
+    with RunStore(store_path) as store:
+        run_id = asyncio.run(
+            run_dart(load_dart_config(config_file), store, progress=False, say=lines.append)
+        )
+    assert any(line.startswith("round 1/1") for line in lines)
+    return store_path, run_id
+
+
+def steps(store_path: Path, run_id: str) -> dict[str, dict[str, Any]]:
+    with RunStore(store_path) as store:
+        return store.steps(run_id)
+
+
+def test_a_round_stores_every_stage_with_consistent_counts(reference: tuple[Path, str]) -> None:
+    store_path, run_id = reference
+    done = steps(store_path, run_id)
+    assert set(STAGES) <= set(done)
+    attacks = done["r1/attacks"]
+    # Every request's K_red drafts end as an attack, a refusal, unparsed or given up.
+    assert attacks["red_drafts"] + attacks["red_given_up"] == TINY["red_requests"] * TINY["k_red"]
+    filtered = (
+        attacks["accepted"]
+        + attacks["rejected_duplicate"]
+        + attacks["rejected_semantic"]
+        + attacks["rejected_lexical"]
+    )
+    assert filtered == attacks["red_drafts"]
+    assert len(attacks["candidates"]) == attacks["accepted"]
+    for candidate in attacks["candidates"]:
+        assert len(candidate["answers"]) == TINY["k_tgt"]
+        assert 0 <= candidate["unsafe"] <= candidate["scored"] <= TINY["k_tgt"]
+    assert attacks["successful"] == sum(c["unsafe"] > 0 for c in attacks["candidates"])
+    target = done["r1/target-train"]
+    keys = {c["key"] for c in attacks["candidates"]}
+    assert set(target["selected"]) <= keys
+    assert target["with_safe_answer"] <= len(target["selected"])
+    if target["with_safe_answer"]:
+        assert Path(target["adapter_gguf"]).is_file()
+    evaluation = done["r1/eval"]
+    assert evaluation["vr_held_out"]["n"] + evaluation["vr_held_out"]["errors"] <= TINY["n_eval"]
+    assert evaluation["over_refusal"]["n"] <= TINY["n_benign"]
+
+
+def test_every_stored_attempt_has_a_verdict_or_an_error(reference: tuple[Path, str]) -> None:
+    store_path, run_id = reference
+    with RunStore(store_path) as store:
+        results = store.attempts(run_id)
+    assert results
+    for result in results:
+        judged = result.spec.meta["phase"] not in ("red", "replay")
+        assert result.error is not None or bool(result.verdicts) == judged
+
+
+def test_the_table_has_a_base_and_a_dart_row(reference: tuple[Path, str], tmp_path: Path) -> None:
+    store_path, run_id = reference
+    with RunStore(store_path) as store:
+        runs = [report.load_method_run(store, run_id)]
+    rows = report.table_rows(runs)
+    assert [row["method"] for row in rows] == ["base", "dart"]
+    html = report.write_html(tmp_path / "dart.html", runs).read_text()
+    assert "<svg" in html and "dart" in html
+
+
+def _stored_steps(store: Path) -> set[str]:
+    try:
+        with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as conn:
+            return {row[0] for row in conn.execute("SELECT name FROM steps")}
+    except sqlite3.OperationalError:
+        return set()
+
+
+def _attempts(store_path: Path, run_id: str) -> dict[str, Any]:
+    with RunStore(store_path) as store:
+        return {
+            r.spec.key: [c.model_dump(exclude={"latency_s"}) for c in r.completions]
+            for r in store.attempts(run_id)
+        }
+
+
+def test_a_run_killed_mid_round_resumes_with_nothing_lost(
+    config_file: Path, reference: tuple[Path, str], tmp_path: Path
+) -> None:
+    store_path = tmp_path / "runs.sqlite"
+    base = [sys.executable, "-c", CLI, "dart", "--store", str(store_path), "--no-progress"]
+    run = subprocess.Popen([*base, "--config", str(config_file), "--out", str(tmp_path / "a")])
+    try:
+        # Kill once round 1's attacks are stored: the red and target training are ahead.
+        while "r1/attacks" not in _stored_steps(store_path):
+            assert run.poll() is None, "the run ended before the test could kill it"
+            time.sleep(0.2)
+        run.send_signal(signal.SIGKILL)
+        run.wait(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    with RunStore(store_path) as store:
+        [record] = store.list_runs()
+    before = _attempts(store_path, record.id)
+    resumed = subprocess.run(
+        [*base, "--resume", record.id, "--out", str(tmp_path / "b")], timeout=600, check=False
+    )
+    assert resumed.returncode == 0
+    after = _attempts(store_path, record.id)
+    # Nothing stored before the kill was lost or redone: same keys, same answers.
+    assert {k: after[k] for k in before} == before
+    done = steps(store_path, record.id)
+    assert set(STAGES) <= set(done)
+    # Same seed and config as the uninterrupted run: the attack stage stored before the
+    # kill is the reference's, and the resumed run evaluated the same prompts.
+    ref = steps(*reference)
+    assert done["r1/attacks"] == ref["r1/attacks"]
+    assert done["r1/eval"]["vr_held_out"]["n"] + done["r1/eval"]["vr_held_out"]["errors"] == (
+        ref["r1/eval"]["vr_held_out"]["n"] + ref["r1/eval"]["vr_held_out"]["errors"]
+    )
