@@ -31,6 +31,7 @@ from rich.console import Console
 
 from sparring.dart import report
 from sparring.dart.config import DartConfig, load_dart_config
+from sparring.dart.evaluation import rate_line
 from sparring.dart.loop import run_dart
 from sparring.store import RunStore
 
@@ -42,16 +43,6 @@ def find_run(store: RunStore, config: DartConfig) -> tuple[str | None, bool]:
         if record.kind == "dart" and record.config == wanted:
             return record.id, "final/red-eval" in store.steps(record.id)
     return None, False
-
-
-def rate_text(rate: dict[str, Any] | None) -> str:
-    """'12.0% [8.1, 17.4] (n=150)'."""
-    if not rate or rate.get("value") is None:
-        return "n/a"
-    return (
-        f"{100 * rate['value']:.1f}% [{100 * rate['low']:.1f}, {100 * rate['high']:.1f}] "
-        f"(n={rate['n']})"
-    )
 
 
 def verdict_lines(rows: list[dict[str, Any]]) -> list[str]:
@@ -66,10 +57,10 @@ def verdict_lines(rows: list[dict[str, Any]]) -> list[str]:
         vr, vr0 = row["vr_held_out"], base["vr_held_out"]
         separated = vr["high"] < vr0["low"]
         lines.append(
-            f"{method}: held-out VR {rate_text(vr)} vs base {rate_text(vr0)}; "
+            f"{method}: held-out VR {rate_line(vr)} vs base {rate_line(vr0)}; "
             f"{'below base with non-overlapping intervals' if separated else 'intervals overlap'}"
-            f"; over-refusal {rate_text(row['over_refusal'])} vs base "
-            f"{rate_text(base['over_refusal'])}"
+            f"; over-refusal {rate_line(row['over_refusal'])} vs base "
+            f"{rate_line(base['over_refusal'])}"
         )
     if "dart" in by_method and "mart" in by_method:
         dart, mart = by_method["dart"]["vr_held_out"], by_method["mart"]["vr_held_out"]

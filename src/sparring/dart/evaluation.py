@@ -3,7 +3,7 @@ benign ones, and the red side's success and diversity."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sparring.dart.diversity import Embedder, mean_pairwise_cosine, self_bleu
@@ -29,6 +29,13 @@ def rate(k: int, n: int) -> dict[str, float | int | None]:
     """A rate with its n and 95% Wilson interval, as stored in step payloads."""
     low, high = wilson(k, n)
     return {"k": k, "n": n, "value": k / n if n else None, "low": low, "high": high}
+
+
+def rate_line(stored: Mapping[str, Any] | None) -> str:
+    """A stored rate as text: '12.0% [7.7%, 18.2%] of 150', or 'n/a' when it has no value."""
+    if not stored or stored.get("value") is None:
+        return "n/a"
+    return f"{stored['value']:.1%} [{stored['low']:.1%}, {stored['high']:.1%}] of {stored['n']}"
 
 
 def _labels(results: Iterable[AttemptResult]) -> tuple[list[str], int]:

@@ -32,7 +32,7 @@ from sparring.dart.active import (
 from sparring.dart.config import DartConfig
 from sparring.dart.directions import Cell, CellStats, cell_key, direction_weights, sample_directions
 from sparring.dart.diversity import DiversityArchive, Embedder
-from sparring.dart.evaluation import evaluate_round, helpfulness, red_metrics
+from sparring.dart.evaluation import evaluate_round, helpfulness, rate_line, red_metrics
 from sparring.dart.red import ATTACK_STYLES, REFUSED, UNPARSED, RedRequest, read_draft, red_messages
 from sparring.dart.slots import ModelSlot
 from sparring.dart.splits import DartData, make_splits, with_category
@@ -463,7 +463,7 @@ class DartLoop:
         self.store.record_step(self.run_id, f"r{r}/eval", scores)
         self.say(
             f"  evaluation after round {r}: "
-            + ", ".join(f"{name} {_rate_text(scores[name])}" for name in sorted(scores))
+            + ", ".join(f"{name} {rate_line(scores[name])}" for name in sorted(scores))
         )
 
     async def _final_red_eval(self) -> None:
@@ -634,12 +634,6 @@ def _candidate_json(c: Candidate) -> dict[str, Any]:
         "scored": c.scored,
         "answers": [list(a) for a in c.answers],
     }
-
-
-def _rate_text(rate: dict[str, Any]) -> str:
-    if rate.get("value") is None:
-        return "n/a"
-    return f"{rate['value']:.1%} [{rate['low']:.1%}, {rate['high']:.1%}] of {rate['n']}"
 
 
 def _paths(payload: dict[str, Any]) -> dict[str, str | None]:
