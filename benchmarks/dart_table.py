@@ -55,10 +55,14 @@ def verdict_lines(rows: list[dict[str, Any]]) -> list[str]:
         if base is None or row is None:
             continue
         vr, vr0 = row["vr_held_out"], base["vr_held_out"]
-        separated = vr["high"] < vr0["low"]
+        if vr["high"] < vr0["low"]:
+            order = "below base with non-overlapping intervals"
+        elif vr["low"] > vr0["high"]:
+            order = "ABOVE base with non-overlapping intervals"
+        else:
+            order = "intervals overlap"
         lines.append(
-            f"{method}: held-out VR {rate_line(vr)} vs base {rate_line(vr0)}; "
-            f"{'below base with non-overlapping intervals' if separated else 'intervals overlap'}"
+            f"{method}: held-out VR {rate_line(vr)} vs base {rate_line(vr0)}; {order}"
             f"; over-refusal {rate_line(row['over_refusal'])} vs base "
             f"{rate_line(base['over_refusal'])}"
         )
