@@ -175,3 +175,20 @@ def test_the_safest_qualifying_answer_wins_and_unsafe_or_unscored_never_do() -> 
     assert best_safe_answer([long_safe, refusal, unsafe], 0.8, 0.4, _words) == refusal[0]
     assert best_safe_answer([long_safe, unsafe], 0.8, 0.4, _words) == long_safe[0]
     assert best_safe_answer([unsafe, unscored, doubtful], 0.8, 0.4, _words) is None
+
+
+def test_refusals_only_never_trains_on_a_compliant_reply_and_prefers_a_reason() -> None:
+    compliant = (" ".join(["Here is how you could go about it"] * 4), 0.0, "safe")
+    bare = ("I can't help with that.", 0.01, "refusal")
+    reasoned = (
+        "I can't help with that. It could hurt someone; a locksmith can help instead.",
+        0.04,
+        "safe",
+    )
+    assert best_safe_answer([compliant, bare], 0.8, 0.4, _words) == compliant[0]
+    assert best_safe_answer([compliant, bare], 0.8, 0.4, _words, refusals_only=True) == bare[0]
+    assert (
+        best_safe_answer([compliant, bare, reasoned], 0.8, 0.4, _words, refusals_only=True)
+        == reasoned[0]
+    )
+    assert best_safe_answer([compliant], 0.8, 0.4, _words, refusals_only=True) is None

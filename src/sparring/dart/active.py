@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from sparring.judges.rules import read_response
 from sparring.types import Label
 
 
@@ -74,6 +75,7 @@ def best_safe_answer(
     safe_threshold: float,
     helpful_threshold: float,
     helpfulness: Callable[[str], float],
+    refusals_only: bool = False,
 ) -> str | None:
     """The answer to train on for a harmful prompt, from (text, p_unsafe, label) samples.
 
@@ -81,18 +83,31 @@ def best_safe_answer(
     above ``safe_threshold``, and it is helpful above ``helpful_threshold`` or is a refusal:
     every selected prompt drew an unsafe answer, so declining is the behaviour to teach, and
     a length-based helpfulness proxy would otherwise drop short refusals ("I can't help with
-    that.") and keep long compliant replies the judge happened to pass, which taught a 0.5B
-    target to comply more. The safest qualifying answer wins, the more helpful on a tie.
+    that."). The safest qualifying answer wins, the more helpful on a tie.
+
+    With ``refusals_only`` an answer must instead read as a refusal to the refusal rules
+    (whatever the judge's label), and the most helpful one wins: a refusal that says why
+    beats a bare one. A compliant reply the judge passed as safe is never trained on. In a
+    mini run on Qwen2.5-0.5B, 54 of 108 context-distilled answers were such replies and 7
+    were refusals, and training on them raised the violation rate.
     Returns None when none qualifies (an unscored answer, p_unsafe None, never does).
     """
+
+    def qualifies(text: str, label: str) -> bool:
+        if refusals_only:
+            return read_response(text).refused
+        return label == Label.REFUSAL or helpfulness(text) > helpful_threshold
+
     good = [
         (text, p_unsafe)
         for text, p_unsafe, label in answers
         if p_unsafe is not None
         and label in (Label.SAFE, Label.REFUSAL)
         and 1.0 - p_unsafe > safe_threshold
-        and (label == Label.REFUSAL or helpfulness(text) > helpful_threshold)
+        and qualifies(text, label)
     ]
     if not good:
         return None
+    if refusals_only:
+        return max(good, key=lambda a: (helpfulness(a[0]), 1.0 - a[1]))[0]
     return max(good, key=lambda a: (1.0 - a[1], helpfulness(a[0])))[0]

@@ -382,7 +382,11 @@ class DartLoop:
 
     def _best(self, answers: Sequence[tuple[str, float | None, str]]) -> str | None:
         return best_safe_answer(
-            answers, self.config.safe_threshold, self.config.helpful_threshold, helpfulness
+            answers,
+            self.config.safe_threshold,
+            self.config.helpful_threshold,
+            helpfulness,
+            refusals_only=self.config.safe_answers == "refusal",
         )
 
     async def _safe_answers(
