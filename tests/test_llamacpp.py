@@ -152,6 +152,74 @@ def test_template_that_rejects_a_conversation_raises_template_failure() -> None:
         template.render(_user("Hi"))
 
 
+TEACHER = Message(
+    role="system",
+    content="You are a patient teacher. Answer in plain words, one idea at a time, and end "
+    "every answer with a short question that checks the student understood.",
+)
+
+
+def _small(n_seq_max: int) -> LlamaCppModel:
+    path = zoo.gguf_path("smollm2-135m")
+    return LlamaCppModel(path, model_id="builtin/smollm2-135m", n_ctx=N_CTX, n_seq_max=n_seq_max)
+
+
+def _opening(text: str) -> list[str]:
+    """The first words of a reply. Reused keys and values were computed in a batch of
+    another shape, and llama.cpp's sums depend on that shape, so a greedy reply may drift
+    from the one computed from scratch after a few words (measured: word 10 of 12)."""
+    return text.split()[:4]
+
+
+async def _from_scratch(conversations: list[list[Message]], params: GenerationParams) -> list[str]:
+    """Each reply from a model of its own, so that no prefix is reused."""
+    texts = []
+    for conversation in conversations:
+        fresh = _small(1)
+        [reply] = await fresh.generate([conversation], params)
+        assert fresh.prompt_token_totals == (reply.prompt_tokens, 0)
+        texts.append(reply.text)
+        await fresh.aclose()
+    return texts
+
+
+async def test_prompts_sharing_a_system_prompt_compute_it_once() -> None:
+    questions = [[TEACHER, *_user(f"Tell me about {topic}.")] for topic in TOPICS[:4]]
+    params = GenerationParams(max_tokens=12)
+    expected = await _from_scratch(questions, params)
+    shared = _small(4)
+    # All four arrive together: the first computes the system prompt, the others wait a
+    # step for it, copy its stream and compute only their own question.
+    replies = await shared.generate(questions, params)
+    computed, reused = shared.prompt_token_totals
+    await shared.aclose()
+    assert [_opening(r.text) for r in replies] == [_opening(t) for t in expected]
+    total = sum(r.prompt_tokens for r in replies)
+    prefix = min(r.prompt_tokens for r in replies) - 10
+    assert reused >= 3 * prefix
+    assert computed + reused == total
+
+
+async def test_a_later_turn_reuses_the_earlier_turns_prompt() -> None:
+    params = GenerationParams(max_tokens=12)
+    first = [TEACHER, *_user("Tell me about rain.")]
+    chat = _small(2)
+    [reply] = await chat.generate([first], params)
+    second = [
+        *first,
+        Message(role="assistant", content=reply.text),
+        *_user("And about snow?"),
+    ]
+    before = chat.prompt_token_totals
+    [follow_up] = await chat.generate([second], params)
+    computed, reused = (a - b for a, b in zip(chat.prompt_token_totals, before, strict=True))
+    await chat.aclose()
+    assert reused == reply.prompt_tokens
+    assert computed + reused == follow_up.prompt_tokens
+    [expected] = await _from_scratch([second], params)
+    assert _opening(follow_up.text) == _opening(expected)
+
+
 async def test_native_logging_stays_off_stderr(capfd: pytest.CaptureFixture[str]) -> None:
     quiet = LlamaCppModel(zoo.gguf_path("smollm2-135m"), model_id="quiet", n_ctx=64, n_seq_max=1)
     await quiet.generate([_user("Hi")], GenerationParams(max_tokens=2))

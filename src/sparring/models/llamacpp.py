@@ -152,6 +152,13 @@ class LlamaCppModel(ChatModel):
         """Context window of each conversation, tokens."""
         return self._n_ctx
 
+    @property
+    def prompt_token_totals(self) -> tuple[int, int]:
+        """(prompt tokens computed, prompt tokens reused from a cached prefix) since load."""
+        if self._scheduler is None:
+            return 0, 0
+        return self._scheduler.prompt_tokens_computed, self._scheduler.prompt_tokens_reused
+
     def render(self, conversation: Sequence[Message]) -> str:
         """The prompt text the model sees for ``conversation`` (chat template applied)."""
         return self._template.render(conversation)

@@ -1,16 +1,25 @@
 """Continuous batching over llama.cpp's low-level API, on one worker thread.
 
 The worker owns the llama.cpp context. Requests arrive on a queue at any time; each step the
-worker admits waiting requests while a sequence slot and enough KV cells are free, then
-builds ONE batch holding the next token of every decoding sequence plus as many prompt
-tokens of newly admitted sequences as fit (chunked prefill), runs one ``llama_decode`` and
-samples each sequence that produced logits with that sequence's own sampler chain.
+worker admits waiting requests while a sequence slot is free, then builds ONE batch holding
+the next token of every decoding sequence plus as many prompt tokens of newly admitted
+sequences as fit (chunked prefill), runs one ``llama_decode`` and samples each sequence that
+produced logits with that sequence's own sampler chain.
 
-Every sequence has its own KV stream of ``n_ctx`` cells (llama.cpp's non-unified cache).
-A shared pool would use less memory, but there a sequence's attention runs over cells whose
-layout depends on its neighbours, and greedy output drifts with the batch; with separate
-streams a prompt gets the same tokens alone or among fifteen others, and no sequence can
-run out of cache because of what else is in flight.
+Every sequence has its own KV stream of ``n_ctx`` cells (llama.cpp's non-unified cache), so
+attention never mixes conversations and no sequence runs out of cache because of what else
+is in flight.
+
+Prompt prefixes are computed once (prefix reuse). A finished sequence leaves its prompt's
+keys and values in its stream; a new request takes the free stream holding the longest
+common prefix with its prompt and computes only the rest. When another stream (in flight or
+free) holds a longer prefix, that stream is copied over instead, and a request that shares a
+prefix with one still being prefilled ahead of it waits a step for it. Scans repeat one
+system prompt and one attack template across many behaviors, DART samples each prompt K
+times, and a conversation's next turn starts with the previous turn's prompt. Reused keys
+and values were computed in another batch, and llama.cpp's sums depend on batch shape, so
+a greedy reply can differ in rare tokens from one computed from scratch, as it already can
+between a solo and a batched request.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +60,13 @@ class Request:
     started: float = field(default_factory=time.perf_counter)
 
 
-@dataclass
+_MIN_COPY_TOKENS = 8
+"""Shortest gain (tokens) worth copying another stream for. A copy moves the whole stream,
+n_ctx cells per layer (12 KiB a cell on Qwen2.5-0.5B), which costs about what computing one
+or two tokens does."""
+
+
+@dataclass(eq=False)
 class _Sequence:
     request: Request
     seq_id: int
@@ -59,14 +74,20 @@ class _Sequence:
     sampler: Any
     stops: tuple[bytes, ...]
     prefilled: int = 0
-    generated: int = 0
-    last_token: int = -1
+    placed: bool = False
+    reply: list[int] = field(default_factory=list)
     out: bytearray = field(default_factory=bytearray)
     logits_index: int = -1
 
     @property
     def decoding(self) -> bool:
         return self.prefilled == len(self.tokens)
+
+    @property
+    def computed(self) -> int:
+        """Tokens whose keys and values are in the stream: the prompt so far and every
+        reply token but the newest, which is fed in at the next step."""
+        return self.prefilled + max(0, len(self.reply) - 1)
 
 
 class BatchScheduler:
@@ -85,6 +106,12 @@ class BatchScheduler:
         self._n_batch = n_batch
         self._batch = llama.llama_batch_init(n_batch, 0, 1)
         self._free_ids = list(range(n_seq_max - 1, -1, -1))
+        # Tokens whose keys and values a free stream still holds, by sequence id.
+        self._kept: dict[int, list[int]] = {}
+        self.prompt_tokens_computed = 0
+        """Prompt tokens run through the model since the start (written by the worker)."""
+        self.prompt_tokens_reused = 0
+        """Prompt tokens whose keys and values came from an earlier prefix instead."""
         self._inbox: queue.SimpleQueue[Request | None] = queue.SimpleQueue()
         self._waiting: deque[Request] = deque()
         self._active: list[_Sequence] = []
@@ -167,13 +194,18 @@ class BatchScheduler:
                 latency = time.perf_counter() - request.started
                 request.deliver(Completion.failure(failure, latency_s=latency))
                 continue
+            seq_id = max(self._free_ids, key=lambda i: _shared(self._kept.get(i, ()), tokens))
+            self._free_ids.remove(seq_id)
+            reused = _shared(self._kept.pop(seq_id, ()), tokens)
+            llama.llama_memory_seq_rm(self._memory, seq_id, reused, -1)
             self._active.append(
                 _Sequence(
                     request=request,
-                    seq_id=self._free_ids.pop(),
+                    seq_id=seq_id,
                     tokens=tokens,
                     sampler=_sampler(request.params),
                     stops=tuple(s.encode("utf-8") for s in request.params.stop if s),
+                    prefilled=reused,
                 )
             )
 
@@ -181,17 +213,18 @@ class BatchScheduler:
         batch = self._batch
         n = 0
         in_batch: list[_Sequence] = []
+        # Placing reads what each stream holds before this step, so it runs first.
+        waiting = [seq for seq in self._active if not self._place(seq)]
         # Decoding sequences go first so that a long prefill never stalls their next token.
         for seq in self._active:
             seq.logits_index = -1
             if seq.decoding:
-                pos = len(seq.tokens) + seq.generated - 1
-                _put(batch, n, seq.last_token, pos, seq.seq_id, True)
+                _put(batch, n, seq.reply[-1], seq.computed, seq.seq_id, True)
                 seq.logits_index = n
                 n += 1
                 in_batch.append(seq)
         for seq in self._active:
-            if seq.decoding or n >= self._n_batch:
+            if seq.decoding or n >= self._n_batch or seq in waiting:
                 continue
             take = min(self._n_batch - n, len(seq.tokens) - seq.prefilled)
             for i in range(seq.prefilled, seq.prefilled + take):
@@ -201,6 +234,7 @@ class BatchScheduler:
                     seq.logits_index = n
                 n += 1
             seq.prefilled += take
+            self.prompt_tokens_computed += take
             in_batch.append(seq)
         batch.n_tokens = n
         rc = llama.llama_decode(self._ctx, batch)
@@ -212,10 +246,37 @@ class BatchScheduler:
             if seq.logits_index >= 0:
                 self._sample(seq)
 
+    def _place(self, seq: _Sequence) -> bool:
+        """Before a sequence's first prefill, copy in the longest prompt prefix another stream
+        holds. Returns False (wait a step) while a sequence ahead of it in line is still
+        computing a longer shared prefix; those ahead never wait for those behind."""
+        if seq.placed:
+            return True
+        best, best_len, coming = -1, seq.prefilled, 0
+        for other in self._active:
+            if other is seq:
+                break
+            shared = _shared(other.tokens, seq.tokens)
+            if min(shared, other.prefilled) > best_len:
+                best, best_len = other.seq_id, min(shared, other.prefilled)
+            coming = max(coming, shared)
+        for seq_id, kept in self._kept.items():
+            if (shared := _shared(kept, seq.tokens)) > best_len:
+                best, best_len = seq_id, shared
+        if coming >= best_len + _MIN_COPY_TOKENS:
+            return False
+        if best >= 0 and best_len >= seq.prefilled + _MIN_COPY_TOKENS:
+            # A copy between streams moves the whole stream; the tail is then cut off.
+            llama.llama_memory_seq_cp(self._memory, best, seq.seq_id, -1, -1)
+            llama.llama_memory_seq_rm(self._memory, seq.seq_id, best_len, -1)
+            seq.prefilled = best_len
+        seq.placed = True
+        self.prompt_tokens_reused += seq.prefilled
+        return True
+
     def _sample(self, seq: _Sequence) -> None:
         token = int(llama.llama_sampler_sample(seq.sampler, self._ctx, seq.logits_index))
-        seq.generated += 1
-        seq.last_token = token
+        seq.reply.append(token)
         if llama.llama_vocab_is_eog(self._vocab, token):
             self._finish(seq, "stop")
             return
@@ -227,13 +288,21 @@ class BatchScheduler:
                 del seq.out[at:]
                 self._finish(seq, "stop")
                 return
-        context_full = len(seq.tokens) + seq.generated >= self.n_ctx
-        if context_full or seq.generated >= seq.request.params.max_tokens:
+        context_full = len(seq.tokens) + len(seq.reply) >= self.n_ctx
+        if context_full or len(seq.reply) >= seq.request.params.max_tokens:
             self._finish(seq, "length")
 
     def _finish(self, seq: _Sequence, reason: FinishReason, error: str | None = None) -> None:
         self._active.remove(seq)
-        llama.llama_memory_seq_rm(self._memory, seq.seq_id, -1, -1)
+        if error is None:
+            # Only the prompt's cells are offered for reuse, and the reply's are dropped:
+            # reply tokens were computed one per step, and a prompt that repeats them (the
+            # next turn of a conversation) gets a different greedy reply from them than
+            # from computing them in one prefill (measured on SmolLM2 within 10 tokens).
+            llama.llama_memory_seq_rm(self._memory, seq.seq_id, seq.prefilled, -1)
+            self._kept[seq.seq_id] = seq.tokens[: seq.prefilled]
+        else:  # a failed decode may have left the stream half-written
+            llama.llama_memory_seq_rm(self._memory, seq.seq_id, -1, -1)
         llama.llama_sampler_free(seq.sampler)
         self._free_ids.append(seq.seq_id)
         latency = time.perf_counter() - seq.request.started
@@ -247,10 +316,21 @@ class BatchScheduler:
                 text=text,
                 finish_reason=reason,
                 prompt_tokens=len(seq.tokens),
-                completion_tokens=seq.generated,
+                completion_tokens=len(seq.reply),
                 latency_s=latency,
             )
         )
+
+
+def _shared(cached: Sequence[int], prompt: Sequence[int]) -> int:
+    """Length of the common prefix of cached tokens and a prompt, leaving the prompt's last
+    token out: it must be computed anyway, for the logits of the first reply token."""
+    n = 0
+    for a, b in zip(cached, prompt[:-1], strict=False):
+        if a != b:
+            break
+        n += 1
+    return n
 
 
 def _put(batch: Any, i: int, token: int, pos: int, seq_id: int, logits: bool) -> None:
