@@ -4,7 +4,8 @@ Keeps 1, 4 and 16 requests in flight against one model (continuous batching) and
 completion tokens per wall-clock second at each level, and the 16-vs-1 ratio. Prompts ask
 for long answers and every request has the same max_tokens, so most requests stop on the
 length limit and levels compare like with like. Every request's prompt is different, so the
-backend's prefix reuse saves only the chat template's tokens, at every level alike. Wall time includes prompt processing.
+backend's prefix reuse saves only the chat template's tokens, at every level alike. Wall time
+includes prompt processing; a prefill-only pass per level splits it from decoding.
 Levels take turns over several rounds and each level's figure pools its rounds, so that
 other load on a shared machine weighs on every level alike; per-round lines show the noise.
 Tokens per CPU-second of this process is printed too: it moves less with other load.
@@ -42,6 +43,9 @@ PROMPTS = (
     "Describe the history of the Unix operating system in several paragraphs.",
     "Write a long story about a robot who learns to paint.",
     "Explain recursion to a beginner, with three worked examples in JavaScript.",
+    "Describe how a compiler turns source code into machine code, stage by stage.",
+    "Write a long letter from a lighthouse keeper to her brother.",
+    "Explain how public-key cryptography works, with a small worked example.",
 )
 AUDIENCES = (
     "a new student",
@@ -64,10 +68,11 @@ AUDIENCES = (
 
 
 def prompt(i: int) -> str:
-    """The i-th request's prompt; no two of the first 80 are equal, so the only prefix
-    requests share is the chat template's (the backend reuses shared prefixes, and exact
-    repeats would measure that cache rather than batching)."""
-    return f"{PROMPTS[i % len(PROMPTS)]} The reader is {AUDIENCES[i // len(PROMPTS) % 16]}."
+    """The i-th request's prompt. No two of the first 128 are equal (a default run uses 88),
+    so requests share only the chat template's prefix: the backend reuses shared prefixes,
+    and exact repeats would measure that cache rather than batching."""
+    reader = AUDIENCES[i // len(PROMPTS) % len(AUDIENCES)]
+    return f"{PROMPTS[i % len(PROMPTS)]} The reader is {reader}."
 
 
 @dataclass
@@ -132,14 +137,22 @@ def matmul_sizes(path: str) -> tuple[int, int]:
 
 
 async def prefill_rate(model: ChatModel) -> tuple[float, int]:
-    """Prompt tokens per second of one long prompt (max_tokens 1), best of three."""
-    text = " ".join(PROMPTS * 8)
+    """Prompt tokens computed per second on one long prompt (max_tokens 1), best of three.
+    Each try starts differently, so the backend cannot reuse the previous try's prefix."""
     params = GenerationParams(max_tokens=1, temperature=0.0)
     best, tokens = 0.0, 0
-    for _ in range(3):
+    for k in range(3):
+        text = f"Note {k}. " + " ".join(PROMPTS * 8)
+        before = _reused(model)
         [c] = await model.generate([[Message(role="user", content=text)]], params)
-        best, tokens = max(best, c.prompt_tokens / c.latency_s), c.prompt_tokens
+        tokens = c.prompt_tokens - (_reused(model) - before)
+        best = max(best, tokens / c.latency_s)
     return best, tokens
+
+
+def _reused(model: ChatModel) -> int:
+    """Prompt tokens the backend has reused from cached prefixes so far (0 if it cannot)."""
+    return int(getattr(model, "prompt_token_totals", (0, 0))[1])
 
 
 async def main() -> None:
@@ -158,17 +171,22 @@ async def main() -> None:
         f"load average {os.getloadavg()[0]:.1f}"
     )
     totals = {n: Tally() for n in levels}
+    prefills = {n: Tally() for n in levels}
     async with resolve_model(args.model, ModelOptions(n_ctx=args.n_ctx)) as model:
         await model.generate([[Message(role="user", content="Hi")]], GenerationParams(max_tokens=4))
         prefill, prompt_tokens = await prefill_rate(model)
         # Levels take turns, round after round, so that load from other processes on a
         # shared machine drifts over all of them alike rather than over one.
+        # Each level also runs as many new prompts of the same shape with max_tokens 1: its
+        # wall time is the prompt work, and what is left of the level's time is decoding.
         first = 0
         reuse = getattr(model, "prompt_token_totals", (0, 0))
+        one_token = GenerationParams(max_tokens=1, temperature=0.0)
         for round_no in range(1, args.rounds + 1):
             for n in levels:
                 tally = await _level(model, n, first, max(n, 2), params)
-                first += max(n, 2)
+                prefills[n].add(await _level(model, n, first + max(n, 2), max(n, 2), one_token))
+                first += 2 * max(n, 2)
                 totals[n].add(tally)
                 print(f"round {round_no}: {n:>3} in flight {tally.line()}")
         computed, reused = (
@@ -188,6 +206,17 @@ async def main() -> None:
         print(
             f"ratio {max(levels)} vs 1: {wall_ratio:.2f}x tokens/s (target >= 2.0x), "
             f"{cpu_ratio:.2f}x tokens per CPU-s; load average now {os.getloadavg()[0]:.1f}"
+        )
+        decode = {
+            n: (totals[n].tokens - prefills[n].tokens) / (totals[n].wall_s - prefills[n].wall_s)
+            for n in (1, max(levels))
+        }
+        print(
+            f"decoding alone (level time minus the same number of prompts' prefill): "
+            f"1 in flight {decode[1]:.1f} tokens/s, {max(levels)} in flight "
+            f"{decode[max(levels)]:.1f} tokens/s = {decode[max(levels)] / decode[1]:.2f}x; "
+            f"prefill took {prefills[max(levels)].wall_s / top.wall_s:.0%} of the "
+            f"{max(levels)}-in-flight time and {prefills[1].wall_s / one.wall_s:.0%} of the single"
         )
         name = args.model.removeprefix("builtin/")
         path = str(zoo.gguf_path(name) if name in zoo.ZOO else args.model.split("/", 1)[1])
