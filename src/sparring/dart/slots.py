@@ -9,6 +9,7 @@ round.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,12 +53,22 @@ class ModelSlot:
         """The base model file."""
         return base_gguf(self.name)
 
+    @property
+    def model_id(self) -> str:
+        """Names the weights as they stand. The store's completion cache is keyed by it, so
+        an adapter is named by its content: two runs' round-1 adapters share a folder name
+        but not their weights (naming them by folder once served one run's cached replies
+        to the other)."""
+        if self.adapter_gguf is None:
+            return f"{self.role}:{self.name}"
+        digest = hashlib.sha256(self.adapter_gguf.read_bytes()).hexdigest()[:16]
+        return f"{self.role}:{self.name}+{self.adapter_gguf.parent.name}@{digest}"
+
     def chat_model(self, n_seq_max: int = 16, n_ctx: int = 2048) -> LlamaCppModel:
         """The model as it stands (base + latest adapter), for generation."""
-        suffix = f"+{self.adapter_gguf.parent.name}" if self.adapter_gguf else ""
         return LlamaCppModel(
             self.gguf,
-            model_id=f"{self.role}:{self.name}{suffix}",
+            model_id=self.model_id,
             n_ctx=n_ctx,
             n_seq_max=n_seq_max,
             lora=[(self.adapter_gguf, 1.0)] if self.adapter_gguf else (),
