@@ -45,7 +45,8 @@ class RandomEmbedder:
 
     def encode(self, texts: Sequence[str]) -> Matrix:
         v = self.rng.normal(size=(len(texts), DIM)).astype(np.float32)
-        return v / np.linalg.norm(v, axis=1, keepdims=True)
+        unit: Matrix = v / np.linalg.norm(v, axis=1, keepdims=True)
+        return unit
 
 
 def synthetic_texts(n: int, rng: np.random.Generator) -> list[str]:
