@@ -81,6 +81,8 @@ class LlamaCppModel(ChatModel):
     ``lora`` lists LoRA adapter GGUFs (path, scale) applied on top of the quantised base
     weights, e.g. those written by ``sparring.train.export_gguf_adapter``; a scale of 1.0
     applies an adapter as trained. The model is loaded once, here; ``aclose()`` frees it.
+    A prompt prefix computed for an earlier request (a shared system prompt or template) is
+    reused rather than computed again; ``prompt_token_totals`` counts both kinds.
     """
 
     def __init__(
