@@ -145,16 +145,18 @@ async def prefill_rate(model: ChatModel) -> tuple[float, int]:
     best, tokens = 0.0, 0
     for k in range(3):
         text = f"Note {k}. " + " ".join(PROMPTS * 8)
-        before = _reused(model)
+        before = _prompt_totals(model)[1]
         [c] = await model.generate([[Message(role="user", content=text)]], params)
-        tokens = c.prompt_tokens - (_reused(model) - before)
+        tokens = c.prompt_tokens - (_prompt_totals(model)[1] - before)
         best = max(best, tokens / c.latency_s)
     return best, tokens
 
 
-def _reused(model: ChatModel) -> int:
-    """Prompt tokens the backend has reused from cached prefixes so far (0 if it cannot)."""
-    return int(getattr(model, "prompt_token_totals", (0, 0))[1])
+def _prompt_totals(model: ChatModel) -> tuple[int, int]:
+    """(prompt tokens computed, reused from cached prefixes) so far; (0, 0) for a backend
+    that does not count them."""
+    computed, reused = getattr(model, "prompt_token_totals", (0, 0))
+    return int(computed), int(reused)
 
 
 async def main() -> None:
@@ -183,7 +185,7 @@ async def main() -> None:
         # Each level also runs as many new prompts of the same shape with max_tokens 1: its
         # wall time is the prompt work, and what is left of the level's time is decoding.
         first = 0
-        reuse = getattr(model, "prompt_token_totals", (0, 0))
+        reuse = _prompt_totals(model)
         one_token = GenerationParams(max_tokens=1, temperature=0.0)
         for round_no in range(1, args.rounds + 1):
             for n in levels:
@@ -192,9 +194,7 @@ async def main() -> None:
                 first += 2 * max(n, 2)
                 totals[n].add(tally)
                 print(f"round {round_no}: {n:>3} in flight {tally.line()}")
-        computed, reused = (
-            a - b for a, b in zip(getattr(model, "prompt_token_totals", (0, 0)), reuse, strict=True)
-        )
+        computed, reused = (a - b for a, b in zip(_prompt_totals(model), reuse, strict=True))
         if computed + reused:
             print(
                 f"prompt tokens: {computed} computed, {reused} reused from a shared prefix "

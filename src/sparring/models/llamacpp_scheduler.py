@@ -11,15 +11,15 @@ attention never mixes conversations and no sequence runs out of cache because of
 is in flight.
 
 Prompt prefixes are computed once (prefix reuse). A finished sequence leaves its prompt's
-keys and values in its stream; a new request takes the free stream holding the longest
-common prefix with its prompt and computes only the rest. When another stream (in flight or
-free) holds a longer prefix, that stream is copied over instead, and a request that shares a
-prefix with one still being prefilled ahead of it waits a step for it. Scans repeat one
-system prompt and one attack template across many behaviors, DART samples each prompt K
-times, and a conversation's next turn starts with the previous turn's prompt. Reused keys
-and values were computed in another batch, and llama.cpp's sums depend on batch shape, so
-a greedy reply can differ in rare tokens from one computed from scratch, as it already can
-between a solo and a batched request.
+keys and values in its stream. A new request takes the lowest free stream and keeps the
+part of it that matches its prompt; when another stream (in flight or free) holds a longer
+matching prefix, that stream is copied over instead, and a request that shares a prefix
+with one still being prefilled ahead of it waits a step for it. Only the rest is computed.
+Scans repeat one system prompt and one attack template across many behaviors, DART samples
+each prompt K times, and a conversation's next turn starts with the previous turn's prompt.
+Reused keys and values were computed in another batch, and llama.cpp's sums depend on batch
+shape, so a greedy reply can differ in rare tokens from one computed from scratch, as it
+already can between a solo and a batched request.
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ class BatchScheduler:
 
     def _step(self) -> None:
         # Placing reads what each stream holds before this step, so it runs first.
-        waiting = [seq for seq in self._active if not self._place(seq)]
+        waiting = {seq for seq in self._active if not self._place(seq)}
         # Decoding sequences take their token first so that a long prefill never stalls
         # them; the rest of the batch goes to prompts in order of arrival.
         budget = self._n_batch - sum(seq.decoding for seq in self._active)
@@ -336,11 +336,11 @@ def _shared(cached: Sequence[int], prompt: Sequence[int]) -> int:
     """Length of the common prefix of cached tokens and a prompt, leaving the prompt's last
     token out: it must be computed anyway, for the logits of the first reply token."""
     n = 0
-    for a, b in zip(cached, prompt[:-1], strict=False):
+    for a, b in zip(cached, prompt, strict=False):
         if a != b:
             break
         n += 1
-    return n
+    return min(n, len(prompt) - 1)
 
 
 def _put(batch: Any, i: int, token: int, pos: int, seq_id: int, logits: bool) -> None:
