@@ -102,9 +102,13 @@ class ModelSlot:
             )
         model: Any = self._hf
         if self.adapter_dir is not None:
-            model = load_adapter(self._hf, self.adapter_dir, trainable=True)
+            peft_model = load_adapter(self._hf, self.adapter_dir, trainable=True)
+            model = (peft_model, self._hf.tokenizer)
         out = self.workdir / f"{self.role}-{round_name}"
         result = train_lora(model, examples, config, out, seed=seed, progress=progress)
+        # peft put the LoRA layers into the base model itself; take them out so the next
+        # round loads its adapter onto a plain base, exactly as a resumed run does.
+        result.model.unload()
         gguf = export_gguf_adapter(result.adapter_dir, self.gguf, out / "adapter.gguf")
         self.adapter_dir, self.adapter_gguf = result.adapter_dir, gguf
         record = result.record
