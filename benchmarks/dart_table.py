@@ -12,8 +12,14 @@ Finally it prints whether DART's violation rate on held-out Anthropic Harmless p
 below the base target's with non-overlapping 95% intervals, how DART compared to MART, and
 what over-refusal did.
 
+With ``--seeds 0,1,...`` it does all of that once per seed (each seed draws its own
+training and held-out prompts and samples differently) and ends with the spread: every
+seed's rates side by side, rates pooled over the seeds, and in how many seeds each verdict
+held. One seed can mislead on a loop this small; the spread shows by how much.
+
     python benchmarks/dart_table.py [--config configs/dart-cpu-mini.yaml]
-        [--store sparring-runs/dart-table.sqlite] [--methods mart,dart] [--out DIR]
+        [--store sparring-runs/dart-table.sqlite] [--methods mart,dart] [--seeds 0,1]
+        [--out DIR]
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from rich.console import Console
 
 from sparring.dart import report
 from sparring.dart.config import DartConfig, load_dart_config
-from sparring.dart.evaluation import rate_line
+from sparring.dart.evaluation import rate, rate_line
 from sparring.dart.loop import run_dart
 from sparring.store import RunStore
 
@@ -45,6 +51,15 @@ def find_run(store: RunStore, config: DartConfig) -> tuple[str | None, bool]:
     return None, False
 
 
+def compare(now: dict[str, Any], base: dict[str, Any]) -> str:
+    """How one stored rate sits against another, by their 95% intervals."""
+    if now["high"] < base["low"]:
+        return "below base with non-overlapping intervals"
+    if now["low"] > base["high"]:
+        return "ABOVE base with non-overlapping intervals"
+    return "intervals overlap"
+
+
 def verdict_lines(rows: list[dict[str, Any]]) -> list[str]:
     """What the acceptance test asks, read off the table rows."""
     by_method = {row["method"]: row for row in rows}
@@ -55,12 +70,7 @@ def verdict_lines(rows: list[dict[str, Any]]) -> list[str]:
         if base is None or row is None:
             continue
         vr, vr0 = row["vr_held_out"], base["vr_held_out"]
-        if vr["high"] < vr0["low"]:
-            order = "below base with non-overlapping intervals"
-        elif vr["low"] > vr0["high"]:
-            order = "ABOVE base with non-overlapping intervals"
-        else:
-            order = "intervals overlap"
+        order = compare(vr, vr0)
         lines.append(
             f"{method}: held-out VR {rate_line(vr)} vs base {rate_line(vr0)}; {order}"
             f"; over-refusal {rate_line(row['over_refusal'])} vs base "
@@ -105,26 +115,76 @@ async def run_methods(config: DartConfig, store: RunStore, methods: list[str]) -
     return run_ids
 
 
+def seed_spread(tables: dict[int, list[dict[str, Any]]]) -> list[str]:
+    """Each method's held-out VR and over-refusal per seed and pooled over the seeds, and in
+    how many seeds DART was below base (separate intervals) and below MART."""
+    lines = []
+    methods = [row["method"] for row in next(iter(tables.values()))]
+    for method in methods:
+        rows = {
+            seed: next(r for r in seed_rows if r["method"] == method)
+            for seed, seed_rows in tables.items()
+        }
+        for metric in ("vr_held_out", "over_refusal"):
+            per_seed = ", ".join(f"{s}: {r[metric]['value']:.1%}" for s, r in rows.items())
+            k, n = (sum(r[metric][f] for r in rows.values()) for f in ("k", "n"))
+            pooled = rate(k, n)
+            lines.append(f"{method} {metric}: {per_seed}; pooled {rate_line(pooled)}")
+    by_seed = [{row["method"]: row for row in rows} for rows in tables.values()]
+    if all("dart" in m and "base" in m for m in by_seed):
+        below = sum(
+            compare(m["dart"]["vr_held_out"], m["base"]["vr_held_out"]).startswith("below")
+            for m in by_seed
+        )
+        lines.append(
+            f"dart below base with non-overlapping intervals in {below} of {len(by_seed)} seeds"
+        )
+    if all("dart" in m and "mart" in m for m in by_seed):
+        below = sum(
+            m["dart"]["vr_held_out"]["value"] < m["mart"]["vr_held_out"]["value"] for m in by_seed
+        )
+        lines.append(f"dart's held-out VR below MART's in {below} of {len(by_seed)} seeds")
+    return lines
+
+
 def main() -> None:
-    """Parse flags, run or reuse each method, print and write the table."""
+    """Parse flags, run or reuse each method per seed, print and write the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, default=Path("configs/dart-cpu-mini.yaml"))
     parser.add_argument("--store", type=Path, default=Path("sparring-runs/dart-table.sqlite"))
     parser.add_argument("--methods", default="mart,dart", help="Comma-separated methods.")
+    parser.add_argument(
+        "--seeds", default=None, help="Comma-separated seeds (default: the config's seed)."
+    )
     parser.add_argument("--out", type=Path, default=Path("sparring-out/dart-table"))
     args = parser.parse_args()
     config = load_dart_config(args.config)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [config.seed]
+    except ValueError:
+        parser.error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
     args.store.parent.mkdir(parents=True, exist_ok=True)
-    with RunStore(args.store) as store:
-        run_ids = asyncio.run(run_methods(config, store, args.methods.split(",")))
-        runs = [report.load_method_run(store, r) for r in run_ids]
-    report.render_console(runs, Console(width=160))
-    args.out.mkdir(parents=True, exist_ok=True)
-    report.write_html(args.out / "dart.html", runs)
-    (args.out / "dart.json").write_text(json.dumps(report.to_json(runs), indent=2))
-    for line in verdict_lines(report.table_rows(runs)):
-        print(line)
-    print(f"table written to {args.out}/ (dart.html, dart.json)", file=sys.stderr)
+    tables: dict[int, list[dict[str, Any]]] = {}
+    for seed in seeds:
+        if len(seeds) > 1:
+            print(f"\nseed {seed}", flush=True)
+        seed_config = config.model_copy(update={"seed": seed})
+        with RunStore(args.store) as store:
+            run_ids = asyncio.run(run_methods(seed_config, store, args.methods.split(",")))
+            runs = [report.load_method_run(store, r) for r in run_ids]
+        report.render_console(runs, Console(width=160))
+        out = args.out / f"seed-{seed}" if len(seeds) > 1 else args.out
+        out.mkdir(parents=True, exist_ok=True)
+        report.write_html(out / "dart.html", runs)
+        (out / "dart.json").write_text(json.dumps(report.to_json(runs), indent=2))
+        tables[seed] = report.table_rows(runs)
+        for line in verdict_lines(tables[seed]):
+            print(line)
+        print(f"table written to {out}/ (dart.html, dart.json)", file=sys.stderr)
+    if len(seeds) > 1:
+        print(f"\nover seeds {', '.join(map(str, seeds))}")
+        for line in seed_spread(tables):
+            print(line)
 
 
 if __name__ == "__main__":
