@@ -41,6 +41,7 @@ def test_reduction_to_zero_violations_still_gets_a_finite_interval() -> None:
     red = relative_reduction(rate(30, 100), rate(0, 100))
     assert red["value"] == 1.0
     assert red["low"] is not None and 0 < red["low"] < 1
+    assert red["high"] == 1.0  # the interval holds its own point estimate
 
 
 def test_no_reduction_is_defined_when_the_base_never_violated() -> None:

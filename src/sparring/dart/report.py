@@ -59,7 +59,8 @@ def _summary_of_attacks(payload: Mapping[str, Any] | None) -> dict[str, Any] | N
 
 def relative_reduction(base: Mapping[str, Any], now: Mapping[str, Any]) -> dict[str, float | None]:
     """(VR_base − VR_now) / VR_base with a 95% interval (Katz log risk ratio, +0.5 when a
-    count is zero)."""
+    count is zero). With no violations left the interval reaches 100%: the corrected
+    ratio sets its lower end only, as zero violations cannot rule out zero risk."""
     kb, nb, kn, nn = base["k"], base["n"], now["k"], now["n"]
     if not nb or not nn or kb == 0:
         return {"value": None, "low": None, "high": None}
@@ -70,7 +71,7 @@ def relative_reduction(base: Mapping[str, Any], now: Mapping[str, Any]) -> dict[
     return {
         "value": 1 - pn / pb,
         "low": 1 - math.exp(log_rr + Z * se),
-        "high": 1 - math.exp(log_rr - Z * se),
+        "high": 1.0 if kn == 0 else 1 - math.exp(log_rr - Z * se),
     }
 
 
