@@ -118,32 +118,22 @@ async def run_methods(config: DartConfig, store: RunStore, methods: list[str]) -
 def seed_spread(tables: dict[int, list[dict[str, Any]]]) -> list[str]:
     """Each method's held-out VR and over-refusal per seed and pooled over the seeds, and in
     how many seeds DART was below base (separate intervals) and below MART."""
+    by_seed = {seed: {row["method"]: row for row in rows} for seed, rows in tables.items()}
     lines = []
-    methods = [row["method"] for row in next(iter(tables.values()))]
-    for method in methods:
-        rows = {
-            seed: next(r for r in seed_rows if r["method"] == method)
-            for seed, seed_rows in tables.items()
-        }
+    for method in next(iter(by_seed.values())):
         for metric in ("vr_held_out", "over_refusal"):
-            per_seed = ", ".join(f"{s}: {r[metric]['value']:.1%}" for s, r in rows.items())
-            k, n = (sum(r[metric][f] for r in rows.values()) for f in ("k", "n"))
-            pooled = rate(k, n)
+            rates = {seed: rows[method][metric] for seed, rows in by_seed.items()}
+            per_seed = ", ".join(f"{seed}: {r['value']:.1%}" for seed, r in rates.items())
+            pooled = rate(sum(r["k"] for r in rates.values()), sum(r["n"] for r in rates.values()))
             lines.append(f"{method} {metric}: {per_seed}; pooled {rate_line(pooled)}")
-    by_seed = [{row["method"]: row for row in rows} for rows in tables.values()]
-    if all("dart" in m and "base" in m for m in by_seed):
-        below = sum(
-            compare(m["dart"]["vr_held_out"], m["base"]["vr_held_out"]).startswith("below")
-            for m in by_seed
-        )
-        lines.append(
-            f"dart below base with non-overlapping intervals in {below} of {len(by_seed)} seeds"
-        )
-    if all("dart" in m and "mart" in m for m in by_seed):
-        below = sum(
-            m["dart"]["vr_held_out"]["value"] < m["mart"]["vr_held_out"]["value"] for m in by_seed
-        )
-        lines.append(f"dart's held-out VR below MART's in {below} of {len(by_seed)} seeds")
+    vr = [{method: row["vr_held_out"] for method, row in rows.items()} for rows in by_seed.values()]
+    of = f"of {len(vr)} seeds"
+    if all({"dart", "base"} <= m.keys() for m in vr):
+        below = sum(m["dart"]["high"] < m["base"]["low"] for m in vr)
+        lines.append(f"dart below base with non-overlapping intervals in {below} {of}")
+    if all({"dart", "mart"} <= m.keys() for m in vr):
+        below = sum(m["dart"]["value"] < m["mart"]["value"] for m in vr)
+        lines.append(f"dart's held-out VR below MART's in {below} {of}")
     return lines
 
 
@@ -164,16 +154,17 @@ def main() -> None:
     except ValueError:
         parser.error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
     args.store.parent.mkdir(parents=True, exist_ok=True)
+    several = len(seeds) > 1
     tables: dict[int, list[dict[str, Any]]] = {}
     for seed in seeds:
-        if len(seeds) > 1:
+        if several:
             print(f"\nseed {seed}", flush=True)
         seed_config = config.model_copy(update={"seed": seed})
         with RunStore(args.store) as store:
             run_ids = asyncio.run(run_methods(seed_config, store, args.methods.split(",")))
             runs = [report.load_method_run(store, r) for r in run_ids]
         report.render_console(runs, Console(width=160))
-        out = args.out / f"seed-{seed}" if len(seeds) > 1 else args.out
+        out = args.out / f"seed-{seed}" if several else args.out
         out.mkdir(parents=True, exist_ok=True)
         report.write_html(out / "dart.html", runs)
         (out / "dart.json").write_text(json.dumps(report.to_json(runs), indent=2))
@@ -181,7 +172,7 @@ def main() -> None:
         for line in verdict_lines(tables[seed]):
             print(line)
         print(f"table written to {out}/ (dart.html, dart.json)", file=sys.stderr)
-    if len(seeds) > 1:
+    if several:
         print(f"\nover seeds {', '.join(map(str, seeds))}")
         for line in seed_spread(tables):
             print(line)

@@ -102,8 +102,7 @@ class ModelSlot:
             )
         model: Any = self._hf
         if self.adapter_dir is not None:
-            peft_model = load_adapter(self._hf, self.adapter_dir, trainable=True)
-            model = (peft_model, self._hf.tokenizer)
+            model = (load_adapter(self._hf, self.adapter_dir, trainable=True), self._hf.tokenizer)
         out = self.workdir / f"{self.role}-{round_name}"
         result = train_lora(model, examples, config, out, seed=seed, progress=progress)
         # peft put the LoRA layers into the base model itself; take them out so the next

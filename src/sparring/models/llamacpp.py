@@ -28,7 +28,8 @@ from sparring.types import Completion, GenerationParams, Message
 # llama.cpp's OpenMP threads spin while they wait for each other by default. On a machine
 # whose cores are shared (a judge, a server, other jobs), that spinning starves the very
 # threads it waits for: a 135M model took 67 s for 32 tokens under load, 1.6 s with passive
-# waiting. It must be set before llama.cpp's OpenMP runtime starts; a user's value wins.
+# waiting. libgomp reads this once, when llama_cpp is first imported (lazily, after this
+# line); a user's own value wins (OMP_WAIT_POLICY=ACTIVE on a dedicated machine).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __all__ = ["ChatTemplate", "LlamaCppModel", "TemplateFailure"]
@@ -54,11 +55,6 @@ def _init_llama() -> None:
     global llama, _native_log_callback
     if llama is not None:
         return
-    # llama.cpp's threads meet at an OpenMP barrier after every op. Spinning there is
-    # fastest on an idle machine but collapses when the cores are shared: 0.3 tokens/s
-    # instead of 8 measured on 2 busy cores. libgomp reads this once, when llama_cpp loads
-    # it; a user's own setting wins (OMP_WAIT_POLICY=ACTIVE on a dedicated machine).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import llama_cpp
     except ImportError as exc:
