@@ -17,6 +17,12 @@ bounds what batched decoding can reach; each decoded token also pays for the out
 ceiling is that bound divided by the single-sequence decoding rate.
 
     python benchmarks/generation.py [--model builtin/qwen2.5-coder-0.5b] [--max-tokens 128]
+    python benchmarks/generation.py --extra-buffers --levels 1,16
+
+``--extra-buffers`` measures something else: tokens/s with llama.cpp's extra buffer types
+(CPU-specific weight repacking, ``ModelOptions.extra_buffers``) off, sparring's default,
+and on, side by side at each level, with the on/off ratio. Both models stay loaded and
+take turns on the same prompts, level by level and round by round.
 
 Acceptance target: ratio >= 2.0 on a 2-core machine. The ratio depends on how llama.cpp's
 threads wait for each other: sparring's default (passive) costs the single sequence more
@@ -159,6 +165,42 @@ def _prompt_totals(model: ChatModel) -> tuple[int, int]:
     return int(computed), int(reused)
 
 
+async def compare_extra_buffers(
+    model: str, n_ctx: int, levels: list[int], rounds: int, params: GenerationParams
+) -> None:
+    """Print tokens/s with extra buffer types off and on at each level, and the ratio."""
+    totals = {(on, n): Tally() for on in (False, True) for n in levels}
+    async with (
+        resolve_model(model, ModelOptions(n_ctx=n_ctx, extra_buffers=False)) as off,
+        resolve_model(model, ModelOptions(n_ctx=n_ctx, extra_buffers=True)) as on,
+    ):
+        pair = {False: off, True: on}
+        for loaded in pair.values():
+            await loaded.generate(
+                [[Message(role="user", content="Hi")]], GenerationParams(max_tokens=4)
+            )
+        first = 0
+        for round_no in range(1, rounds + 1):
+            for n in levels:
+                for flag, loaded in pair.items():
+                    tally = await _level(loaded, n, first, max(n, 2), params)
+                    totals[flag, n].add(tally)
+                    state = "on " if flag else "off"
+                    print(
+                        f"round {round_no}: {n:>3} in flight, extra buffers {state} {tally.line()}"
+                    )
+                first += max(n, 2)
+    for n in levels:
+        off_tally, on_tally = totals[False, n], totals[True, n]
+        wall = (off_tally.tokens / off_tally.wall_s, on_tally.tokens / on_tally.wall_s)
+        cpu = (off_tally.tokens / off_tally.cpu_s, on_tally.tokens / on_tally.cpu_s)
+        print(
+            f"{n:>3} in flight: extra buffers off {wall[0]:6.1f} tokens/s, on {wall[1]:6.1f} "
+            f"tokens/s, on/off {wall[1] / wall[0]:.2f}x (per CPU-s of this process: "
+            f"{cpu[0]:.1f} vs {cpu[1]:.1f}, {cpu[1] / cpu[0]:.2f}x)"
+        )
+
+
 async def main() -> None:
     """Parse flags, warm the model up, measure each level and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -167,6 +209,9 @@ async def main() -> None:
     parser.add_argument("--levels", default="1,4,16", help="Requests in flight to measure.")
     parser.add_argument("--n-ctx", type=int, default=1024, help="Per-sequence context, tokens.")
     parser.add_argument("--rounds", type=int, default=2, help="Turns taken by each level.")
+    parser.add_argument(
+        "--extra-buffers", action="store_true", help="Compare extra buffer types off and on."
+    )
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     params = GenerationParams(max_tokens=args.max_tokens, temperature=0.0)
@@ -175,6 +220,9 @@ async def main() -> None:
         f"load average {os.getloadavg()[0]:.1f}, OpenMP waiting "
         f"{os.environ.get('OMP_WAIT_POLICY', 'PASSIVE (sparring default)')}"
     )
+    if args.extra_buffers:
+        await compare_extra_buffers(args.model, args.n_ctx, levels, args.rounds, params)
+        return
     totals = {n: Tally() for n in levels}
     prefills = {n: Tally() for n in levels}
     async with resolve_model(args.model, ModelOptions(n_ctx=args.n_ctx)) as model:

@@ -7,6 +7,7 @@ limits, stop strings, seeds) show in the first tokens, and the machine running C
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import re
 import threading
@@ -159,9 +160,9 @@ TEACHER = Message(
 )
 
 
-def _small(n_seq_max: int) -> LlamaCppModel:
+def _small(n_seq_max: int, n_ctx: int = N_CTX) -> LlamaCppModel:
     path = zoo.gguf_path("smollm2-135m")
-    return LlamaCppModel(path, model_id="builtin/smollm2-135m", n_ctx=N_CTX, n_seq_max=n_seq_max)
+    return LlamaCppModel(path, model_id="builtin/smollm2-135m", n_ctx=n_ctx, n_seq_max=n_seq_max)
 
 
 def _opening(text: str) -> list[str]:
@@ -225,6 +226,36 @@ async def test_native_logging_stays_off_stderr(capfd: pytest.CaptureFixture[str]
     await quiet.generate([_user("Hi")], GenerationParams(max_tokens=2))
     await quiet.aclose()
     assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("extra_buffers", [False, True])
+async def test_extra_buffer_types_are_asked_for_only_when_opted_in(
+    extra_buffers: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Off by default: llama-cpp-python 0.3.36 segfaults in llama_decode on Intel AMX CPUs
+    once weights sit in an extra buffer type (llama.cpp names its repacking one)."""
+    caplog.set_level(logging.DEBUG, logger="sparring.models.llamacpp.native")
+    path = zoo.gguf_path("smollm2-135m")
+    loaded = LlamaCppModel(path, model_id="x", n_ctx=64, n_seq_max=1, extra_buffers=extra_buffers)
+    [reply] = await loaded.generate([_user("Hi")], GenerationParams(max_tokens=2))
+    await loaded.aclose()
+    assert reply.ok
+    assert ("CPU_REPACK" in caplog.text) is extra_buffers
+
+
+async def test_cache_identity_names_the_file_context_and_buffers(model: LlamaCppModel) -> None:
+    path = zoo.gguf_path("smollm2-135m").resolve()
+    size = path.stat().st_size
+    assert model.cache_identity.startswith(f"builtin/smollm2-135m gguf={path}:{size}:")
+    assert model.cache_identity.endswith(f" n_ctx={N_CTX} extra_buffers=False")
+    other_context = _small(1, n_ctx=N_CTX // 2)
+    same_settings = _small(1)
+    try:
+        assert other_context.cache_identity != model.cache_identity
+        assert same_settings.cache_identity == model.cache_identity
+    finally:
+        await other_context.aclose()
+        await same_settings.aclose()
 
 
 async def test_closed_model_returns_failures() -> None:

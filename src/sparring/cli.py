@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from sparring import __version__
-from sparring.errors import ConfigError, SparringError
+from sparring.errors import (
+    EXIT_GATE,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    ConfigError,
+    EndpointError,
+    RunFailedError,
+    SparringError,
+)
 
 if TYPE_CHECKING:
     from sparring.metrics import ScanSummary
@@ -27,12 +38,11 @@ T = TypeVar("T")
 app = typer.Typer(
     name="sparring",
     help="Find where a language model behaves unsafely, then fix it.",
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-models_app = typer.Typer(help="The model zoo and model backends.", no_args_is_help=True)
-runs_app = typer.Typer(help="Runs recorded in the store.", no_args_is_help=True)
+models_app = typer.Typer(help="The model zoo and model backends.")
+runs_app = typer.Typer(help="Runs recorded in the store.")
 app.add_typer(models_app, name="models")
 app.add_typer(runs_app, name="runs")
 
@@ -46,6 +56,23 @@ StoreOpt = Annotated[
 BaseUrlOpt = Annotated[
     str | None, typer.Option("--base-url", help="Server root for openai-compatible models.")
 ]
+FailAboveOpt = Annotated[
+    float | None,
+    typer.Option(min=0.0, max=1.0, help="Exit 1 when overall ASR exceeds this (0..1)."),
+]
+
+# Terminal escape sequences (OSC ... BEL/ST, CSI ..., two-byte ESC x) and other control
+# characters: model output and data are hostile, and an escape sequence printed raw can
+# rewrite the terminal or its title.
+_CONTROL = re.compile(
+    r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-~]?"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
+
+
+def printable(text: str) -> str:
+    """``text`` with terminal control sequences removed; newlines and tabs are kept."""
+    return _CONTROL.sub("", text)
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -105,8 +132,11 @@ def chat(
             params = GenerationParams(max_tokens=max_tokens, temperature=temperature)
             [reply] = await chat_model.generate([messages], params)
         if reply.error is not None:
-            raise SparringError(f"{model}: {reply.error}")
-        out.print(reply.text)
+            raise EndpointError(f"{model}: {printable(reply.error)}")
+        # The reply is written as it is (no markup, no highlighting), on its own lines;
+        # the figures go to stderr after it, on a line of their own.
+        sys.stdout.write(printable(reply.text).rstrip("\n") + "\n")
+        sys.stdout.flush()
         err.print(
             f"[dim]{reply.completion_tokens} tokens in {reply.latency_s:.2f} s "
             f"({reply.finish_reason})[/dim]"
@@ -115,10 +145,36 @@ def chat(
     run_async(once())
 
 
-def _open_store(path: Path) -> RunStore:
+def say_plain(line: str) -> None:
+    """Print a progress or note line on stderr as it is: no markup, no highlighting."""
+    err.print(printable(line), markup=False, highlight=False)
+
+
+def check_out_dir(folder: Path) -> None:
+    """Fail before any work when the report folder cannot be made (ConfigError)."""
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--out {folder} is a file; pass a folder for the reports")
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as error:
+        raise ConfigError(
+            f"--out {folder}: cannot create the report folder ({error.strerror})"
+        ) from None
+
+
+@contextmanager
+def _open_store(path: Path) -> Iterator[RunStore]:
+    """The store, closed after use; runs this process leaves ``running`` when Ctrl-C or
+    SIGTERM arrives outside the engine are marked ``interrupted`` on the way out."""
     from sparring.store import RunStore
 
-    return RunStore(path)
+    with RunStore(path) as store:
+        try:
+            yield store
+        except KeyboardInterrupt:
+            for run_id in store.interrupt_own_runs():
+                err.print(f"run {run_id} interrupted; it can be resumed")
+            raise
 
 
 @app.command()
@@ -132,16 +188,23 @@ def scan(
         str | None, typer.Option("--system-prompt", help="System prompt for the target.")
     ] = None,
     suite_name: Annotated[
-        str | None, typer.Option("--suite", help="Behavior suite (sparring data list).")
+        str | None, typer.Option("--suite", help="Behavior suite (see: sparring data).")
     ] = None,
     behaviors: Annotated[
         str | None, typer.Option(help="Behavior file, URL or hf:// path instead of a suite.")
     ] = None,
     behaviors_format: Annotated[
-        str | None, typer.Option("--format", help="Loader for --behaviors: csv, jsonl, advbench…")
+        str | None,
+        typer.Option(
+            "--format", help="Loader for --behaviors: csv, jsonl, advbench… (default: detected)."
+        ),
+    ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(help="Columns of a --behaviors file, e.g. text=prompt,category=topic,id=id."),
     ] = None,
     attacks: Annotated[
-        str | None, typer.Option(help="Comma-separated techniques (sparring attacks list).")
+        str | None, typer.Option(help="Comma-separated techniques (see: sparring attacks).")
     ] = None,
     templates: Annotated[
         str | None, typer.Option(help="Template file for the template-file attack.")
@@ -169,16 +232,14 @@ def scan(
         Path | None, typer.Option("--out", help="Report folder (default sparring-out/RUN_ID).")
     ] = None,
     redact: Annotated[bool, typer.Option(help="Hide prompts and responses in the HTML.")] = False,
-    fail_above: Annotated[
-        float | None, typer.Option(help="Exit 1 when overall ASR exceeds this (0..1).")
-    ] = None,
+    fail_above: FailAboveOpt = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     store_path: StoreOpt = DEFAULT_STORE,
-) -> None:
+) -> int:
     """Scan a model: behaviors × attack techniques → target → judge → reports."""
     from sparring.config import load_config, make_config
     from sparring.reporting import write_reports
-    from sparring.scan import run_scan
+    from sparring.scan import load_scan_behaviors, run_scan
 
     flags: dict[str, Any] = {
         "target": target,
@@ -186,6 +247,7 @@ def scan(
         "suite": suite_name,
         "behaviors": behaviors,
         "behaviors_format": behaviors_format,
+        "columns": columns,
         "attacks": attacks,
         "templates_file": templates,
         "judge": judge,
@@ -202,16 +264,36 @@ def scan(
     overrides = {k: v for k, v in flags.items() if v is not None}
     if base_url is not None:
         overrides["target_options"] = {"base_url": base_url}
-    with _open_store(store_path) as store:
-        if resume is not None:
-            if overrides or config_file is not None:
-                raise ConfigError("--resume reuses the stored config; drop the other scan flags")
-            config = make_config(store.get_run(resume).config, source=f"run {resume}")
-        elif config_file is not None:
+    if out_dir is not None:
+        check_out_dir(out_dir)
+    if resume is not None and (overrides or config_file is not None):
+        raise ConfigError("--resume reuses the stored config; drop the other scan flags")
+    loaded = None
+    if resume is None:  # the input is checked before the store is opened (or created)
+        if config_file is not None:
             config = load_config(config_file, overrides)
         else:
             config = make_config(overrides, source="command line")
-        result = run_async(run_scan(config, store, resume=resume, progress=progress))
+        loaded = load_scan_behaviors(config, say_plain)
+    with _open_store(store_path) as store:
+        if resume is not None:
+            stored = store.get_run(resume, kind="scan").config
+            config = make_config(stored, source=f"run {resume}")
+        try:
+            result = run_async(
+                run_scan(
+                    config,
+                    store,
+                    resume=resume,
+                    progress=progress,
+                    behaviors=loaded,
+                    say=say_plain,
+                )
+            )
+        except RunFailedError as failed:
+            err.print(f"[red]error:[/red] {escape(str(failed))}", highlight=False)
+            err.print(f"resume with: sparring scan --resume {failed.run_id}")
+            return failed.exit_code
         folder = out_dir or Path("sparring-out") / result.run_id
         files, verdict = write_reports(
             store, result.run_id, folder, redact=redact, fail_above=fail_above, console=out
@@ -222,8 +304,8 @@ def scan(
     )
     if result.outcome.status == "interrupted":
         err.print(f"resume with: sparring scan --resume {result.run_id}")
-    if verdict is not None and not verdict.passed:
-        raise typer.Exit(1)
+        return EXIT_INTERRUPTED
+    return EXIT_GATE if verdict is not None and not verdict.passed else 0
 
 
 @app.command()
@@ -231,22 +313,21 @@ def report(
     run_id: Annotated[str, typer.Argument(help="Run id (sparring runs list).")],
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder.")] = None,
     redact: Annotated[bool, typer.Option(help="Hide prompts and responses in the HTML.")] = False,
-    fail_above: Annotated[
-        float | None, typer.Option(help="Exit 1 when overall ASR exceeds this (0..1).")
-    ] = None,
+    fail_above: FailAboveOpt = None,
     store_path: StoreOpt = DEFAULT_STORE,
-) -> None:
+) -> int:
     """Re-render the reports of a stored run (no model is queried)."""
     from sparring.reporting import write_reports
 
+    folder = out_dir or Path("sparring-out") / run_id
     with _open_store(store_path) as store:
-        folder = out_dir or Path("sparring-out") / run_id
+        store.get_run(run_id, kind="scan")
+        check_out_dir(folder)
         files, verdict = write_reports(
             store, run_id, folder, redact=redact, fail_above=fail_above, console=out
         )
     err.print(f"reports in {files.html.parent}/")
-    if verdict is not None and not verdict.passed:
-        raise typer.Exit(1)
+    return EXIT_GATE if verdict is not None and not verdict.passed else 0
 
 
 @app.command()
@@ -256,17 +337,18 @@ def compare(
     alpha: Annotated[float, typer.Option(help="Family-wise error rate (Tarone).")] = 0.05,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
     store_path: StoreOpt = DEFAULT_STORE,
-) -> None:
+) -> int:
     """Show which rates changed significantly between two runs; exit 1 on a regression."""
     import json
 
     from sparring.report import compare as compare_summaries
-    from sparring.report import comparison_to_json, load_json, render_comparison
+    from sparring.report import comparison_to_json, load_json, render_comparison, write_private
     from sparring.reporting import load_scan
 
     def summary_of(ref: str, store: RunStore) -> ScanSummary:
         if ref.endswith(".json") and Path(ref).is_file():
             return load_json(ref)
+        store.get_run(ref, kind="scan")
         return load_scan(store, ref)[1]
 
     with _open_store(store_path) as store:
@@ -275,9 +357,8 @@ def compare(
         )
     render_comparison(comparison, out)
     if json_out is not None:
-        json_out.write_text(json.dumps(comparison_to_json(comparison), indent=2), encoding="utf-8")
-    if any(change.regression for change in comparison.changes):
-        raise typer.Exit(1)
+        write_private(json_out, json.dumps(comparison_to_json(comparison), indent=2))
+    return EXIT_GATE if any(change.regression for change in comparison.changes) else 0
 
 
 @runs_app.command("list")
@@ -289,7 +370,7 @@ def runs_list(store_path: StoreOpt = DEFAULT_STORE) -> None:
             table.add_row(
                 run.id,
                 run.kind,
-                run.status,
+                run.state,
                 run.model_ids.get("target", "-"),
                 f"{run.created_at:%Y-%m-%d %H:%M}",
                 f"{run.finished_at:%H:%M}" if run.finished_at else "-",
@@ -310,7 +391,8 @@ def runs_show(
     for name, value in [
         ("run", run.id),
         ("kind", run.kind),
-        ("status", run.status),
+        ("status", run.state),
+        ("process", f"{run.owner.pid} on {run.owner.host}" if run.owner else "-"),
         ("models", ", ".join(f"{k}={v}" for k, v in run.model_ids.items())),
         ("seed", str(run.seed)),
         ("started", str(run.created_at)),
@@ -361,16 +443,17 @@ def dart(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Report folder.")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     store_path: StoreOpt = DEFAULT_STORE,
-) -> None:
+) -> int:
     """Run the DART loop from a config, then write its table (console, HTML, JSON)."""
     if ctx.invoked_subcommand is not None:
-        return
+        return 0
     from sparring.dart.config import dart_config, load_dart_config
     from sparring.dart.loop import StageStopped, run_dart
 
     with _open_store(store_path) as store:
         if resume is not None:
-            config = dart_config(store.get_run(resume).config, source=f"run {resume}")
+            stored = store.get_run(resume, kind="dart").config
+            config = dart_config(stored, source=f"run {resume}")
         elif config_file is not None:
             overrides = {"method": method} if method else {}
             config = load_dart_config(config_file, overrides)
@@ -383,13 +466,17 @@ def dart(
                     store,
                     resume=resume,
                     progress=progress,
-                    say=lambda line: err.print(line, markup=False, highlight=False),
+                    say=say_plain,
                 )
             )
         except StageStopped as stopped:
-            err.print(f"DART run stopped ({stopped}); resume with: sparring dart --resume RUN_ID")
-            raise typer.Exit(130) from None
+            err.print(
+                f"DART run stopped ({stopped}); resume with: "
+                f"sparring dart --resume {stopped.run_id}"
+            )
+            return EXIT_INTERRUPTED
         _dart_reports(store, [run_id], out_dir or Path("sparring-out") / run_id)
+    return 0
 
 
 @dart_app.command("report")
@@ -399,22 +486,25 @@ def dart_report(
     store_path: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """Render the DART table for one or more stored runs (e.g. MART, DART, ablations)."""
+    folder = out_dir or Path("sparring-out") / f"dart-{run_ids[0]}"
     with _open_store(store_path) as store:
-        _dart_reports(store, run_ids, out_dir or Path("sparring-out") / f"dart-{run_ids[0]}")
+        for run_id in run_ids:
+            store.get_run(run_id, kind="dart")
+        check_out_dir(folder)
+        _dart_reports(store, run_ids, folder)
 
 
 def _dart_reports(store: RunStore, run_ids: list[str], folder: Path) -> None:
     import json
 
     from sparring.dart import report as dart_report_module
+    from sparring.report import write_private
 
     runs = [dart_report_module.load_method_run(store, r) for r in run_ids]
     dart_report_module.render_console(runs, out)
     folder.mkdir(parents=True, exist_ok=True)
     dart_report_module.write_html(folder / "dart.html", runs)
-    (folder / "dart.json").write_text(
-        json.dumps(dart_report_module.to_json(runs), indent=2), encoding="utf-8"
-    )
+    write_private(folder / "dart.json", json.dumps(dart_report_module.to_json(runs), indent=2))
     err.print(f"DART reports in {folder}/ (dart.html, dart.json)")
 
 
@@ -458,13 +548,22 @@ def judge_eval(
     save: Annotated[bool, typer.Option(help="Keep the result as the judge's card.")] = True,
 ) -> None:
     """Measure a judge against human labels: accuracy, F1, kappa, confusion, throughput."""
-    from sparring.judges import evaluate_judge, load_labelled, resolve_judge, save_card
+    from sparring.judges import evaluate_judge_async, load_labelled, resolve_judge, save_card
+    from sparring.judges.calibration import JudgeEvaluation
     from sparring.judges.resolve import JudgeOptions
     from sparring.models import ModelOptions
 
     items = load_labelled(data)
     instrument = resolve_judge(judge, JudgeOptions(model=ModelOptions(base_url=base_url)))
-    result = evaluate_judge(instrument, items)
+
+    async def measure() -> JudgeEvaluation:
+        try:
+            await instrument.check()
+            return await evaluate_judge_async(instrument, items)
+        finally:
+            await instrument.aclose()
+
+    result = run_async(measure())
     table = Table(
         "question",
         "n",
@@ -495,6 +594,12 @@ def judge_eval(
         confusion.add_row(human, *(str(row.get(label, 0)) for label in judged))
     out.print(confusion)
     out.print(f"{result.verdicts_per_s:.0f} verdicts/s over {result.n} items")
+    if result.unscorable == result.n:
+        raise RunFailedError(
+            f"{result.judge_id} could score none of the {result.n} items of {data}; "
+            "no card saved. Check the judge's model and endpoint with: sparring doctor",
+            run_id="",
+        )
     if save:
         err.print(f"card saved: {save_card(result)}")
 
@@ -516,6 +621,7 @@ def rejudge(
         attempts = [a for a in store.attempts(run_id) if a.error is None]
         instrument = resolve_judge(judge, JudgeOptions(model=ModelOptions(base_url=base_url)))
         try:
+            await instrument.check()
             verdicts = await instrument.judge(
                 [
                     JudgeInput(
@@ -531,25 +637,77 @@ def rejudge(
         return len(verdicts)
 
     with _open_store(store_path) as store:
+        store.get_run(run_id, kind="scan")
         n = run_async(rescore(store))
     err.print(f"{n} attempts re-scored; render with: sparring report {run_id}")
 
 
-def main() -> None:
-    """Console entry point: user errors become one line on stderr and a non-zero exit."""
+@app.command()
+def doctor(
+    model: Annotated[
+        str | None, typer.Option(help="Also check this model spec's endpoint, e.g. vllm/NAME.")
+    ] = None,
+    base_url: BaseUrlOpt = None,
+    store_path: StoreOpt = DEFAULT_STORE,
+) -> int:
+    """Check this machine: Python, packages, packaged models, a llama.cpp decode (in a
+    subprocess), the judge, the data folder, the store; exit 1 when a check fails."""
+    from sparring.doctor import format_result, run_checks
+
+    results = run_checks(
+        store=store_path,
+        base_url=base_url,
+        model=model,
+        say=lambda result: out.print(
+            printable(format_result(result)), markup=False, highlight=False, soft_wrap=True
+        ),
+    )
+    failed = sum(not r.ok for r in results)
+    err.print(f"{failed} of {len(results)} checks failed" if failed else "all checks passed")
+    return EXIT_GATE if failed else 0
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _usage_line(error: typer.TyperException) -> str:
+    """One line for a command-line mistake, and where to read the usage."""
+    message = " ".join(error.format_message().split())
+    context = getattr(error, "ctx", None)
+    path = getattr(context, "command_path", "sparring")
+    return f"{message} (see: {path} --help)"
+
+
+def run(args: Sequence[str]) -> int:
+    """Run the command line ``args`` and return the exit code (see ``sparring.errors``).
+
+    User mistakes print one line on stderr; SIGTERM is handled as Ctrl-C, so a CI cancel
+    leaves the run resumable and marked ``interrupted``.
+    """
+    if not args:
+        app(["--help"], prog_name="sparring", standalone_mode=False)
+        return EXIT_USAGE
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        app(standalone_mode=False)
+        code = app(list(args), prog_name="sparring", standalone_mode=False)
     except SparringError as error:
         err.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)
-        sys.exit(error.exit_code)
-    except KeyboardInterrupt:
+        return error.exit_code
+    except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted")
-        sys.exit(130)
-    except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
-    except click.ClickException as error:
-        error.show()
-        sys.exit(error.exit_code)
-    except click.Abort:
-        err.print("aborted")
-        sys.exit(1)
+        return EXIT_INTERRUPTED
+    except typer.Exit as done:
+        return done.exit_code
+    except typer.TyperException as error:
+        line = escape(_usage_line(error))
+        err.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
+        return EXIT_USAGE
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return code if isinstance(code, int) else 0
+
+
+def main() -> None:
+    """Console entry point."""
+    sys.exit(run(sys.argv[1:]))

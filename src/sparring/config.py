@@ -35,14 +35,20 @@ class ScanConfig(Frozen):
     target: str = Field(DEFAULT_TARGET, description="Model spec of the model under test.")
     target_options: ModelOptions = ModelOptions()
     system_prompt: str | None = Field(None, description="System prompt given to the target.")
-    suite: str = Field("builtin", description="Named behavior suite (sparring data list).")
+    suite: str = Field("builtin", description="Named behavior suite (sparring data).")
     behaviors: str | None = Field(
         None, description="Behavior file, URL or hf:// path; replaces the suite when set."
     )
-    behaviors_format: str = Field("jsonl", description="Loader for --behaviors (csv, jsonl, ...).")
+    behaviors_format: str | None = Field(
+        None, description="Loader for --behaviors (csv, jsonl, advbench, ...); None: detect it."
+    )
+    columns: dict[str, str] | str | None = Field(
+        None,
+        description="Column mapping for --behaviors: role -> column, or text=prompt,id=id,...",
+    )
     attacks: tuple[str, ...] = Field(DEFAULT_ATTACKS, min_length=1)
     templates_file: str | None = Field(None, description="Templates for the template-file attack.")
-    judge: str = Field("embedded", description="Judge spec (sparring judge list).")
+    judge: str = Field("embedded", description="Judge spec, e.g. embedded, rules, harmbench:MODEL.")
     helper: str | None = Field(None, description="Helper model spec for translation attacks.")
     samples: int = Field(1, ge=1, description="Target samples per attempt.")
     limit: int | None = Field(
@@ -68,11 +74,23 @@ def read_yaml(path: Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
+        raise ConfigError(f"config file not found: {path}; check the --config path") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder; --config takes a YAML file") from None
+    except OSError as err:
+        raise ConfigError(
+            f"{path}: cannot be read ({err.strerror}); check the --config path"
+        ) from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: not a text file (invalid UTF-8 at byte {err.start}); --config takes a "
+            "YAML file"
+        ) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({err})") from None
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or type(err).__name__
+        raise ConfigError(f"{path}{where}: not valid YAML: {problem}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of fields at the top level")
     return raw
@@ -89,8 +107,20 @@ def validate_config(model: type[C], values: dict[str, Any], source: str) -> C:
 
 
 def load_config(path: Path, overrides: dict[str, Any] | None = None) -> ScanConfig:
-    """Read a YAML scan config, apply overrides, and validate it."""
-    return make_config({**read_yaml(path), **(overrides or {})}, source=str(path))
+    """Read a YAML scan config, apply overrides, and validate it. An override that is a
+    mapping (``target_options``) is merged into the file's, field by field."""
+    return make_config(merge_fields(read_yaml(path), overrides or {}), source=str(path))
+
+
+def merge_fields(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` applied; nested mappings are merged, not replaced."""
+    merged = dict(base)
+    for name, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(name), dict):
+            merged[name] = merge_fields(merged[name], value)
+        else:
+            merged[name] = value
+    return merged
 
 
 def make_config(values: dict[str, Any], source: str = "scan options") -> ScanConfig:

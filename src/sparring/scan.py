@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from sparring.attacks import AttackContext, get_attack
 from sparring.config import ScanConfig
-from sparring.data import load_behaviors, suite
+from sparring.data import load_behaviors_auto, parse_columns, suite
 from sparring.engine import Budget, Engine, RunOutcome, target_executor
 from sparring.errors import ConfigError
 from sparring.judges import resolve_judge
 from sparring.models import ChatModel, resolve_model
-from sparring.models.openai_http import OpenAICompatibleModel
 from sparring.store import RunStore
 from sparring.types import AttemptSpec, Behavior, GenerationParams, Message, content_hash
 
@@ -58,10 +57,21 @@ def select_behaviors(behaviors: Sequence[Behavior], limit: int | None, seed: int
     return sorted(chosen, key=lambda b: b.id)
 
 
-def load_scan_behaviors(config: ScanConfig) -> list[Behavior]:
-    """The harmful and benign behaviors the scan runs, after the limit is applied."""
+def load_scan_behaviors(
+    config: ScanConfig, say: Callable[[str], None] | None = None
+) -> list[Behavior]:
+    """The harmful and benign behaviors the scan runs, after the limit is applied.
+
+    ``say`` is given the one line on how a --behaviors file was read when neither its
+    format nor its columns were named (which format, or which columns were taken).
+    """
     if config.behaviors is not None:
-        pool = load_behaviors(config.behaviors_format, config.behaviors)
+        columns = None if config.columns is None else parse_columns(config.columns)
+        pool, note = load_behaviors_auto(config.behaviors, config.behaviors_format, columns)
+        if note is not None and say is not None:
+            say(note)
+    elif config.columns is not None:
+        raise ConfigError("--columns maps the columns of a --behaviors file; pass one or drop it")
     else:
         pool = suite(config.suite)
     harmful = select_behaviors([b for b in pool if not b.benign], config.limit, config.seed)
@@ -126,16 +136,28 @@ async def run_scan(
     *,
     resume: str | None = None,
     progress: bool = True,
+    behaviors: Sequence[Behavior] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> ScanResult:
-    """Run (or resume) a scan into ``store``; the reports are rendered from the store after."""
-    behaviors = load_scan_behaviors(config)
+    """Run (or resume) a scan into ``store``; the reports are rendered from the store after.
+
+    Every model (target, helper, the judge's) passes its pre-flight check before the run is
+    created, so a dead endpoint leaves nothing in the store. ``behaviors`` are those of
+    ``load_scan_behaviors(config)``, when the caller has loaded them already (to check its
+    input before it opens the store); ``say`` receives note lines (how a behaviors file
+    was read). A resume runs the attempts that failed before again.
+    Raises RunFailedError when the first attempts all fail at the model.
+    """
+    if behaviors is None:
+        behaviors = load_scan_behaviors(config, say)
     target = resolve_model(config.target, config.target_options)
     helper = resolve_model(config.helper) if config.helper else None
     judge = resolve_judge(config.judge)
     try:
         for model in (target, helper):
-            if isinstance(model, OpenAICompatibleModel):
-                await model.check_endpoint()
+            if model is not None:
+                await model.check()
+        await judge.check()
         plan = await build_plan(config, behaviors, helper)
         if resume is None:
             run_id = store.create_run(
@@ -164,7 +186,7 @@ async def run_scan(
             {b.id: b for b in behaviors},
             store=store,
         )
-        outcome = await engine.run(plan, executor)
+        outcome = await engine.run(plan, executor, retry_errors=resume is not None)
     finally:
         await target.aclose()
         await judge.aclose()

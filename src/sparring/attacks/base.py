@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field
 
-from sparring.errors import ConfigError, SparringError
+from sparring.errors import EXIT_MODEL, ConfigError, SparringError
 from sparring.models.base import ChatModel
 from sparring.types import Behavior, Frozen, GenerationParams, Message
 
@@ -41,6 +41,8 @@ _KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 class HelperError(SparringError):
     """The helper model failed to produce the text a model-driven transform needs."""
+
+    exit_code = EXIT_MODEL
 
 
 class AttackPrompt(Frozen):

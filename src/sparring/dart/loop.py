@@ -56,6 +56,10 @@ from sparring.types import (
 class StageStopped(Exception):
     """An engine phase ended early (Ctrl-C, budget): the run stops and can be resumed."""
 
+    def __init__(self, status: str, run_id: str) -> None:
+        super().__init__(status)
+        self.run_id = run_id
+
 
 @dataclass
 class Candidate:
@@ -530,7 +534,7 @@ class DartLoop:
         )
         outcome = await engine.run(plan, executor)
         if outcome.status != "finished":
-            raise StageStopped(outcome.status)
+            raise StageStopped(outcome.status, self.run_id)
         wanted = {s.key for s in plan}
         return {
             a.spec.key: a for a in self.store.iter_attempts(self.run_id) if a.spec.key in wanted

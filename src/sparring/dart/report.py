@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sparring.report.files import write_private
 from sparring.store import RunStore
 
 Z = 1.959964
@@ -32,7 +33,7 @@ class MethodRun:
 
 def load_method_run(store: RunStore, run_id: str) -> MethodRun:
     """Read a DART run's steps from the store."""
-    record = store.get_run(run_id)
+    record = store.get_run(run_id, kind="dart")
     steps = store.steps(run_id)
     rounds: list[dict[str, Any]] = []
     r = 0
@@ -333,6 +334,4 @@ def write_html(path: Path, runs: Sequence[MethodRun]) -> Path:
         f"<h2>Data</h2><pre>{html.escape(json.dumps(to_json(runs)['table'], indent=1))}</pre>"
         "</body></html>"
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(doc, encoding="utf-8")
-    return path
+    return write_private(path, doc)

@@ -9,7 +9,6 @@ round.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 from sparring.models import zoo
 from sparring.models.llamacpp import LlamaCppModel
+from sparring.models.llamacpp_lora import adapter_digest
 from sparring.train import (
     LoRAConfig,
     SFTExample,
@@ -61,7 +61,7 @@ class ModelSlot:
         to the other)."""
         if self.adapter_gguf is None:
             return f"{self.role}:{self.name}"
-        digest = hashlib.sha256(self.adapter_gguf.read_bytes()).hexdigest()[:16]
+        digest = adapter_digest(self.adapter_gguf)
         return f"{self.role}:{self.name}+{self.adapter_gguf.parent.name}@{digest}"
 
     def chat_model(self, n_seq_max: int = 16, n_ctx: int = 2048) -> LlamaCppModel:

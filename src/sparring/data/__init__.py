@@ -5,18 +5,29 @@ any CSV or JSON-lines file, and the built-in suite.
 
     harmbench = load_behaviors("harmbench")  # its usual file under the data directory
     mine = load_behaviors("csv", "prompts.csv", mapping=ColumnMapping(text="prompt"))
+    guessed, note = load_behaviors_auto("prompts.csv")  # format and columns from the header
     builtin = suite("builtin")
 """
 
-from sparring.data.loaders import get_loader, load_behaviors
+from sparring.data.generic import guess_mapping
+from sparring.data.loaders import detect_format, get_loader, load_behaviors, load_behaviors_auto
 from sparring.data.locations import cache_dir, data_dir, hub_url
-from sparring.data.registry import LOADERS, ColumnMapping, Loader, register, register_mapped
+from sparring.data.registry import (
+    LOADERS,
+    MAPPING_KEYS,
+    ColumnMapping,
+    Loader,
+    parse_columns,
+    register,
+    register_mapped,
+)
 from sparring.data.suites import SUITES, suite
 from sparring.data.taxonomy import CATEGORIES, OTHER, CategoryTable, guess_category, is_category
 
 __all__ = [
     "CATEGORIES",
     "LOADERS",
+    "MAPPING_KEYS",
     "OTHER",
     "SUITES",
     "CategoryTable",
@@ -24,11 +35,15 @@ __all__ = [
     "Loader",
     "cache_dir",
     "data_dir",
+    "detect_format",
     "get_loader",
     "guess_category",
+    "guess_mapping",
     "hub_url",
     "is_category",
     "load_behaviors",
+    "load_behaviors_auto",
+    "parse_columns",
     "register",
     "register_mapped",
     "suite",

@@ -5,14 +5,48 @@ from __future__ import annotations
 
 import dataclasses
 import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 # Importing the format modules registers their loaders.
 from sparring.data import generic, public_sets  # noqa: F401
+from sparring.data.generic import guess_mapping
 from sparring.data.locations import DATA_DIR_ENV, data_dir, is_remote, localize
+from sparring.data.readers import csv_header, jsonl_fields, jsonl_rows, require_columns
 from sparring.data.registry import LOADERS, ColumnMapping, Loader
 from sparring.errors import ConfigError, DataError
 from sparring.types import Behavior
+
+GENERIC_FORMATS = ("csv", "jsonl")
+"""The formats that read any file through a ColumnMapping."""
+
+
+class PublicHeader(NamedTuple):
+    """The columns (or JSON fields) every file of one public format has."""
+
+    source: str
+    kind: str
+    """``csv`` or ``jsonl``."""
+    columns: tuple[str, ...]
+    """Compared ignoring case."""
+
+
+PUBLIC_HEADERS = (
+    PublicHeader("harmbench", "csv", ("Behavior", "SemanticCategory", "BehaviorID")),
+    PublicHeader("xstest", "csv", ("prompt", "type", "label", "focus")),
+    PublicHeader("simplesafetytests", "csv", ("id", "harm_area", "prompts_final")),
+    PublicHeader("strongreject", "csv", ("category", "forbidden_prompt")),
+    PublicHeader("donotanswer", "csv", ("id", "types_of_harm", "question")),
+    PublicHeader("jbb", "csv", ("Goal", "Target", "Behavior", "Category")),
+    PublicHeader("jbb-benign", "csv", ("Goal", "Target", "Behavior", "Category")),
+    PublicHeader("advbench", "csv", ("goal", "target")),
+    PublicHeader("hh-harmless", "jsonl", ("chosen",)),
+    PublicHeader("donotanswer", "jsonl", ("prompt", "intents")),
+)
+"""Checked before a public CSV is read, so a wrong file fails on its header, and matched
+against a file given without a format, most specific first. JBB's harmful and benign files
+share a header; a file name with "benign" in it picks jbb-benign."""
 
 
 def get_loader(source: str) -> Loader:
@@ -78,11 +112,35 @@ def resolve_path(loader: Loader, path: str | Path | None) -> Path:
     return resolved
 
 
+def _file_name(location: str | Path) -> str:
+    # A location's own file name, not the cache's: the last part of a URL's path.
+    if isinstance(location, str) and is_remote(location):
+        location = urllib.parse.urlparse(location).path
+    return Path(location).name
+
+
 def _origin_name(path: str | Path) -> str:
-    # The source name a generic file's behaviors get: its own name, not the cache's.
-    name = urllib.parse.urlparse(path).path if isinstance(path, str) else str(path)
-    base = Path(name).name.removesuffix(".gz")
-    return Path(base).stem or "data"
+    # The source name a generic file's behaviors get.
+    return Path(_file_name(path).removesuffix(".gz")).stem or "data"
+
+
+def file_kind(location: str | Path) -> str:
+    """``jsonl`` for a .jsonl, .ndjson or .json file (gzipped or not), else ``csv``."""
+    name = _file_name(location).removesuffix(".gz")
+    return "jsonl" if name.endswith((".jsonl", ".ndjson", ".json")) else "csv"
+
+
+def _check_public_header(loader: Loader, path: Path) -> None:
+    if not path.is_file() or file_kind(path) != "csv":
+        return
+    for header in PUBLIC_HEADERS:
+        if (header.source, header.kind) == (loader.name, "csv"):
+            fix = (
+                f"if it is not {loader.name} data, pass the --format that fits it, or "
+                "--columns text=COLUMN for your own"
+            )
+            wanted = {column: column for column in header.columns}
+            require_columns(path, 1, csv_header(path), wanted, fix)
 
 
 def load_behaviors(
@@ -103,4 +161,54 @@ def load_behaviors(
     loader = get_loader(source)
     if mapping is not None and mapping.source is None and path is not None:
         mapping = dataclasses.replace(mapping, source=_origin_name(path))
-    return loader.read(resolve_path(loader, path), mapping)
+    resolved = resolve_path(loader, path)
+    _check_public_header(loader, resolved)
+    return loader.read(resolved, mapping)
+
+
+def detect_format(name: str, kind: str, fields: Sequence[str]) -> str | None:
+    """The public format whose header (``PUBLIC_HEADERS``) is within ``fields``, the
+    columns of a ``kind`` file called ``name``; None when there is none."""
+    found = {field.strip().casefold() for field in fields}
+    for header in PUBLIC_HEADERS:
+        if header.kind == kind and {c.casefold() for c in header.columns} <= found:
+            if header.source == "jbb" and "benign" in name.casefold():
+                return "jbb-benign"
+            return header.source
+    return None
+
+
+def load_behaviors_auto(
+    source: str, fmt: str | None = None, columns: ColumnMapping | None = None
+) -> tuple[list[Behavior], str | None]:
+    """The behaviors in ``source`` (a path, URL or hf:// path), and one line saying how
+    they were read when neither ``fmt`` nor ``columns`` said so (None otherwise).
+
+    ``fmt`` names a registered format and ``columns`` the columns of a generic file; given
+    together, or ``fmt`` a fixed format, they go to ``load_behaviors`` as they are. Without
+    ``fmt`` the kind of file (CSV or JSON lines) comes from its name, and a header that
+    matches a public format (``PUBLIC_HEADERS``) reads the file as that format. Otherwise
+    ``guess_mapping`` picks the columns, and DataError lists the header when no column
+    obviously holds the request text. Raises as ``load_behaviors`` does.
+    """
+    if fmt is not None and (columns is not None or fmt not in GENERIC_FORMATS):
+        return load_behaviors(fmt, source, mapping=columns), None
+    kind = fmt or file_kind(source)
+    if columns is not None:
+        return load_behaviors(kind, source, mapping=columns), None
+    path = resolve_path(get_loader(kind), source)
+    fields = csv_header(path) if kind == "csv" else jsonl_fields(list(jsonl_rows(path)))
+    known = None if fmt else detect_format(_file_name(source), kind, fields)
+    if known is not None:
+        note = f"read as {known}, whose header it has (override with --format or --columns)"
+        return load_behaviors(known, path), f"{source}: no --format; {note}"
+    mapping = guess_mapping(fields)
+    if mapping is None:
+        raise DataError(
+            f"{source}:1: no column obviously holds the requests (found: "
+            f"{', '.join(repr(f) for f in fields) or 'none'}); pass --columns text=COLUMN"
+        )
+    taken = ", ".join(f"'{column}' as {role}" for role, column in mapping.columns().items())
+    mapping = dataclasses.replace(mapping, source=_origin_name(source))
+    note = f"{source}: no {'--columns' if fmt else '--format'}; took column {taken}"
+    return load_behaviors(kind, path, mapping=mapping), f"{note} (override with --columns)"

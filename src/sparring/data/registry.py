@@ -68,13 +68,61 @@ class ColumnMapping:
         return {role: column for role, column in named.items() if column is not None}
 
 
+MAPPING_KEYS = ("text", "id", "category", "context", "benign")
+"""The ColumnMapping attributes that ``parse_columns`` accepts as keys."""
+
+
+def _pair(item: str) -> tuple[str, str]:
+    key, equals, column = item.partition("=")
+    if not equals:
+        raise ConfigError(
+            f"column mapping item {item.strip()!r} is not KEY=COLUMN; write e.g. "
+            "text=prompt,category=topic,id=id"
+        )
+    return key.strip(), column.strip()
+
+
+def parse_columns(spec: str | Mapping[str, str]) -> ColumnMapping:
+    """The ColumnMapping that ``spec`` describes: ``text=prompt,category=topic,id=id`` (the
+    ``--columns`` flag) or the same pairs as a mapping (the YAML ``columns`` field).
+
+    Keys are ``MAPPING_KEYS`` and ``text`` is required; values are column (or JSON field)
+    names, checked against the file when it is read. ConfigError, one line, for anything else.
+    """
+    pairs: list[tuple[object, object]] = (
+        [_pair(item) for item in spec.split(",") if item.strip()]
+        if isinstance(spec, str)
+        else [*spec.items()]
+    )
+    named: dict[str, str] = {}
+    for key, column in pairs:
+        if key not in MAPPING_KEYS:
+            raise ConfigError(
+                f"column mapping key {key!r} is unknown; use {', '.join(MAPPING_KEYS)}"
+            )
+        if not isinstance(column, str) or not column.strip():
+            raise ConfigError(f"column mapping key {key} needs a column name, got {column!r}")
+        if str(key) in named:
+            raise ConfigError(f"column mapping names {key} twice; give each key once")
+        named[str(key)] = column
+    if "text" not in named:
+        raise ConfigError("the column mapping must name the text column: text=COLUMN")
+    return ColumnMapping(
+        text=named["text"],
+        id=named.get("id"),
+        category=named.get("category"),
+        context=named.get("context"),
+        benign=named.get("benign"),
+    )
+
+
 @dataclass(frozen=True)
 class Loader:
     """A registered data format."""
 
     name: str
     description: str
-    """One line for ``sparring data list``."""
+    """One line for ``sparring data``."""
     read: Callable[[Path, ColumnMapping | None], list[Behavior]]
     default: str | None = None
     """Where the file (or folder) usually sits, relative to the data directory."""

@@ -38,7 +38,7 @@ SUITES: dict[str, str] = {
     **_BUILTIN_DESCRIPTIONS,
     **{name: LOADERS[name].description for name in _PUBLIC_SOURCES},
 }
-"""Every suite name with a one-line description, in the order ``sparring data list`` shows."""
+"""Every suite name with a one-line description, in the order ``sparring data`` shows."""
 
 
 @cache

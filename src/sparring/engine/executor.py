@@ -42,8 +42,10 @@ def target_executor(
     ``spec.messages`` go first, behind ``system_prompt`` when given and the conversation has
     no system message of its own; each followup is sent as a further user turn after the
     target's reply. With a ``store``, deterministic requests (temperature 0, or a fixed
-    seed) are answered from its completion cache when possible and added to it otherwise;
-    sampled requests always go to the target, so repeated samples stay independent.
+    seed) are answered from its completion cache when possible and added to it otherwise,
+    keyed by ``target.cache_identity`` (so the same model name on another server or other
+    weights misses); sampled requests always go to the target, so repeated samples stay
+    independent.
 
     Judges see the attempt's own conversation (``AttemptResult.transcript``, without the
     system prompt), the same one a later rejudging reads from the store.
@@ -82,18 +84,24 @@ async def _complete(
     store: RunStore | None,
 ) -> Completion:
     deterministic = params.temperature == 0.0 or params.seed is not None
-    cache = store if deterministic else None
-    if cache is not None:
-        cached = cache.cache_get(target.id, params, conversation)
-        if cached is not None:
-            return cached
+    if store is None or not deterministic:
+        return await _generate_one(target, params, conversation)
+    identity = target.cache_identity
+    cached = store.cache_get(identity, params, conversation)
+    if cached is not None:
+        return cached
+    completion = await _generate_one(target, params, conversation)
+    store.cache_put(identity, params, conversation, completion)
+    return completion
+
+
+async def _generate_one(
+    target: ChatModel, params: GenerationParams, conversation: Sequence[Message]
+) -> Completion:
     completions = await target.generate([conversation], params)
     if len(completions) != 1:
         raise RuntimeError(f"{target.id} returned {len(completions)} completions for 1 request")
-    completion = completions[0]
-    if cache is not None:
-        cache.cache_put(target.id, params, conversation, completion)
-    return completion
+    return completions[0]
 
 
 async def _judge_all(judges: Sequence[Judge], item: JudgeInput) -> tuple[Verdict, ...]:

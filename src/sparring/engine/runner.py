@@ -6,16 +6,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from sparring.engine.budget import Budget, BudgetMeter
 from sparring.engine.executor import Executor
 from sparring.engine.progress import Reporter, make_reporter
-from sparring.errors import ConfigError, SparringError, StoreError
+from sparring.errors import ConfigError, RunFailedError, SparringError, StoreError
 from sparring.store import RunStatus, RunStore
 from sparring.types import AttemptResult, AttemptSpec, Completion
 
@@ -60,11 +62,16 @@ class Engine:
     stored are skipped, so calling run() again with the same plan resumes it.
 
     Stopping: when the ``budget`` is spent, no attempt is started and those in flight
-    finish (status ``budget``). A first Ctrl-C (SIGINT, caught only when run() is on the
+    finish (status ``budget``). A first Ctrl-C or SIGTERM (caught only when run() is on the
     main thread) or cancellation of run() stops scheduling and waits up to
     ``drain_timeout_s`` seconds for attempts in flight; a second one cancels them. Either
     way, finished results are written and the run is marked ``interrupted``; run() then
-    returns after a SIGINT and re-raises after a cancellation.
+    returns after a signal and re-raises after a cancellation.
+
+    Failing fast: when the first ``fail_after_errors`` attempts of this call all failed at
+    the model and none succeeded, the endpoint or model is taken to be broken: no more
+    attempts start, the run is marked ``failed`` and RunFailedError names the most common
+    error. A resume after the fix runs what is missing (failed attempts included).
 
     ``progress`` shows a bar (or plain lines when stderr is not a terminal) with counts,
     rate and ETA, never prompts or responses.
@@ -81,6 +88,7 @@ class Engine:
         commit_every: int = 64,
         commit_interval_s: float = 0.5,
         drain_timeout_s: float = 30.0,
+        fail_after_errors: int | None = 32,
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"engine concurrency must be at least 1, got {concurrency}")
@@ -99,11 +107,20 @@ class Engine:
         self.commit_every = commit_every
         self.commit_interval_s = commit_interval_s
         self.drain_timeout_s = drain_timeout_s
+        self.fail_after_errors = fail_after_errors
 
-    async def run(self, plan: Sequence[AttemptSpec], execute: Executor) -> RunOutcome:
-        """Run every attempt of ``plan`` not yet stored; see the class docstring."""
+    async def run(
+        self, plan: Sequence[AttemptSpec], execute: Executor, *, retry_errors: bool = False
+    ) -> RunOutcome:
+        """Run every attempt of ``plan`` not yet stored; see the class docstring.
+
+        With ``retry_errors`` the run's stored failed attempts are deleted first, so they
+        run again (a resume after the endpoint was fixed).
+        """
         started = time.monotonic()
         self.store.get_run(self.run_id)
+        if retry_errors:
+            self.store.forget_errors(self.run_id)
         pending, skipped, duplicates = _select(plan, self.store.done_keys(self.run_id))
         self.store.mark_running(self.run_id)
         session = _Session(self, pending, execute)
@@ -152,6 +169,8 @@ class _Session:
         self.done = 0
         self.errors = 0
         self.exceptions = 0
+        self.model_errors: Counter[str] | None = Counter()
+        """Failed attempts' errors while none has succeeded yet, for failing fast."""
         self.n_workers = min(engine.concurrency, len(pending))
         """Workers started: no more than there are attempts to run."""
 
@@ -163,7 +182,7 @@ class _Session:
         ticker = asyncio.create_task(self.tick())
         cancelled = False
         try:
-            with _sigint_calls(self.interrupt):
+            with _stop_signals_call(self.interrupt):
                 while not all(w.done() for w in self.workers):
                     try:
                         await asyncio.wait(self.workers)
@@ -182,9 +201,15 @@ class _Session:
         return cancelled
 
     def finish(self) -> RunStatus:
-        """Write what is left, record how the run ended, and close the progress display."""
+        """Write what is left, record how the run ended, and close the progress display.
+
+        A run that ended with every attempt of this call failed (fewer than
+        ``fail_after_errors`` of them) has failed too."""
         self.flush()
         self.reporter.close()
+        if self.stop_reason is None and self.model_errors and self.fatal is None:
+            self.fatal = self.dead_model_error()
+            self.stop_reason = "failed"
         status: RunStatus = self.stop_reason or "finished"
         with contextlib.suppress(StoreError):
             self.store.finish_run(self.engine.run_id, status)
@@ -210,6 +235,7 @@ class _Session:
             self.exceptions += raised
             self.buffer.append(result)
             self.reporter.advance(result.error is not None)
+            self.watch_for_dead_model(result)
             if len(self.buffer) >= self.engine.commit_every:
                 self.flush()
 
@@ -251,6 +277,30 @@ class _Session:
         self.errors += errors
         self.done += len(batch) - errors
 
+    def watch_for_dead_model(self, result: AttemptResult) -> None:
+        """Fail the run when the first ``fail_after_errors`` results all failed."""
+        limit = self.engine.fail_after_errors
+        if limit is None or self.model_errors is None:
+            return
+        if result.error is None:
+            self.model_errors = None  # the model works: later failures are its own business
+            return
+        self.model_errors[_error_kind(result.error)] += 1
+        if self.model_errors.total() >= limit:
+            self.fail(self.dead_model_error())
+
+    def dead_model_error(self) -> RunFailedError:
+        """The error for a run whose every result so far failed, naming the commonest."""
+        errors = self.model_errors or Counter({"unknown": 0})
+        (kind, count), *_ = errors.most_common(1)
+        total = errors.total()
+        return RunFailedError(
+            f"run {self.engine.run_id}: all {total} attempts failed at the model ({count} of "
+            f"them: {kind}); nothing was judged. Fix the target or its endpoint, then resume: "
+            "failed attempts run again",
+            self.engine.run_id,
+        )
+
     def stop(self, reason: RunStatus) -> None:
         """Start no more attempts; the first reason given is the one recorded."""
         if self.stop_reason is None:
@@ -279,6 +329,12 @@ class _Session:
             task.cancel()
 
 
+def _error_kind(error: str) -> str:
+    """An error message without its digits and cut short, so that failures of one kind
+    (HTTP 500 on different attempts, timeouts after different waits) count together."""
+    return re.sub(r"\d+(\.\d+)?", "N", error)[:120]
+
+
 def _select(plan: Sequence[AttemptSpec], stored: set[str]) -> tuple[list[AttemptSpec], int, int]:
     """The specs to run, and how many were skipped as stored and as repeated keys."""
     pending: list[AttemptSpec] = []
@@ -296,24 +352,31 @@ def _select(plan: Sequence[AttemptSpec], stored: set[str]) -> tuple[list[Attempt
     return pending, skipped, duplicates
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
-def _sigint_calls(callback: Callable[[], None]) -> Iterator[None]:
-    """Route SIGINT to ``callback`` while inside, when the loop runs on the main thread."""
+def _stop_signals_call(callback: Callable[[], None]) -> Iterator[None]:
+    """Route SIGINT and SIGTERM to ``callback`` while inside, when the loop runs on the main
+    thread: a CI cancel or a timeout then stops the run as Ctrl-C does."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     loop = asyncio.get_running_loop()
-    previous = signal.getsignal(signal.SIGINT)
-    try:
-        loop.add_signal_handler(signal.SIGINT, callback)
-    except (NotImplementedError, RuntimeError):
-        yield
-        return
+    previous = {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}
+    installed: list[signal.Signals] = []
+    for sig in _STOP_SIGNALS:
+        try:
+            loop.add_signal_handler(sig, callback)
+        except (NotImplementedError, RuntimeError):
+            break  # no signal support on this loop: the default handlers stay
+        installed.append(sig)
     try:
         yield
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
-        # remove_signal_handler installs Python's default; the caller's (e.g. asyncio.run's)
-        # handler must come back.
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+            # remove_signal_handler installs Python's default; the caller's (e.g.
+            # asyncio.run's) handler must come back.
+            if previous[sig] is not None:
+                signal.signal(sig, previous[sig])

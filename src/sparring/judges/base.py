@@ -41,6 +41,11 @@ class Judge(ABC):
     async def judge(self, items: Sequence[JudgeInput]) -> list[Verdict]:
         """One Verdict per item, in order."""
 
+    async def check(self) -> None:  # noqa: B027 - optional hook, local judges check by loading
+        """Raise EndpointError (one line) when the judge cannot score anything at all, e.g.
+        its model's server is unreachable; call it before a run. Judges without a remote
+        model have nothing to check."""
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release models or sessions held by the judge."""
 

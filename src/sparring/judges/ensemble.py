@@ -83,6 +83,11 @@ class EscalationJudge(Judge):
             rationale=clip(rationale),
         )
 
+    async def check(self) -> None:
+        """Check both members."""
+        await self.first.check()
+        await self.second.check()
+
     async def aclose(self) -> None:
         """Close both members."""
         await self.first.aclose()
@@ -142,6 +147,11 @@ class VoteJudge(Judge):
             judge_id=self.id,
             rationale=clip("; ".join(describe(v) for v in votes)),
         )
+
+    async def check(self) -> None:
+        """Check every member, in order; the first failure is raised."""
+        for member in self.members:
+            await member.check()
 
     async def aclose(self) -> None:
         """Close every member."""

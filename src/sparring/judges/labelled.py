@@ -16,19 +16,19 @@ Each source labels one or two aspects: ``unsafe`` (harmful compliance or not) an
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sparring.data.taxonomy import guess_category
+from sparring.data.readers import Row, csv_header, csv_rows, jsonl_rows
+from sparring.data.taxonomy import CATEGORIES, guess_category, is_category
 from sparring.errors import DataError
 from sparring.judges.base import JudgeInput
 from sparring.types import Behavior, Message
 
-GPTFUZZ_COLUMNS = frozenset({"question", "Response", "label"})
-XSTEST_COLUMNS = frozenset({"prompt", "completion", "final_label", "type"})
+GPTFUZZ_COLUMNS = ("question", "Response", "label")
+XSTEST_COLUMNS = ("prompt", "completion", "final_label", "type")
+_FIX = "pass a GPTFuzz or XSTest labelled CSV (sparring judge eval --help)"
 
 
 @dataclass(frozen=True)
@@ -53,30 +53,20 @@ def load_labelled(path: str | Path) -> list[LabelledItem]:
         raise DataError(f"{file}: labelled file not found; pass a GPTFuzz/XSTest CSV or JSONL")
     if file.suffix == ".jsonl":
         return load_jsonl(file)
-    header = _csv_header(file)
-    if header >= GPTFUZZ_COLUMNS:
+    header = csv_header(file)
+    if set(GPTFUZZ_COLUMNS) <= set(header):
         return load_gptfuzz(file)
-    if header >= XSTEST_COLUMNS:
+    if set(XSTEST_COLUMNS) <= set(header):
         return load_xstest(file)
     raise DataError(
-        f"{file}: unknown labelled format; expected GPTFuzz columns question,Response,label "
-        "or XSTest columns prompt,completion,type,final_label, or a .jsonl file"
+        f"{file}:1: unknown labelled format; expected GPTFuzz columns {','.join(GPTFUZZ_COLUMNS)} "
+        f"or XSTest columns {','.join(XSTEST_COLUMNS)}, or a .jsonl file; found "
+        f"{','.join(header)}"
     )
 
 
-def _csv_header(file: Path) -> frozenset[str]:
-    with file.open(newline="", encoding="utf-8") as handle:
-        return frozenset(next(csv.reader(handle), []))
-
-
-def _rows(file: Path, required: frozenset[str]) -> list[dict[str, str]]:
-    csv.field_size_limit(sys.maxsize)
-    with file.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = required - set(reader.fieldnames or ())
-        if missing:
-            raise DataError(f"{file}: missing column(s) {', '.join(sorted(missing))}")
-        return list(reader)
+def _rows(file: Path, columns: Iterable[str]) -> Iterator[Row]:
+    return csv_rows(file, {column: column for column in columns}, _FIX)
 
 
 def _item(
@@ -105,24 +95,23 @@ def _item(
 
 def load_gptfuzz(file: Path) -> list[LabelledItem]:
     """GPTFuzz labelled responses; ``unsafe`` is labelled, ``refused`` only where unsafe."""
-    rows = _rows(file, GPTFUZZ_COLUMNS)
     questions = _question_list(file.parent / "question_list.csv")
     items = []
-    for line, row in enumerate(rows, start=2):
-        label = row["label"].strip()
+    for row in _rows(file, GPTFUZZ_COLUMNS):
+        label = row.value("label").strip()
         if label not in ("0", "1"):
-            raise DataError(f"{file}:{line}: label must be 0 or 1, got {label!r}")
-        question = row["question"].strip()
+            raise DataError(f"{row.where()}: label must be 0 or 1, got {label!r}")
+        question = row.value("question").strip()
         intent = questions.get(question, question) if question.isdigit() else question
         if question.isdigit() and question not in questions:
             raise DataError(
-                f"{file}:{line}: question index {question} is not in question_list.csv beside it"
+                f"{row.where()}: question index {question} is not in question_list.csv beside it"
             )
         harmful = label == "1"
         items.append(
             _item(
                 intent,
-                row["Response"],
+                row.value("Response"),
                 behavior_id=f"gptfuzz-{question}",
                 source=file.name,
                 unsafe=harmful,
@@ -135,24 +124,24 @@ def load_gptfuzz(file: Path) -> list[LabelledItem]:
 def _question_list(file: Path) -> dict[str, str]:
     if not file.is_file():
         return {}
-    return {row["index"].strip(): row["text"] for row in _rows(file, frozenset({"index", "text"}))}
+    return {row.value("index").strip(): row.value("text") for row in _rows(file, ("index", "text"))}
 
 
 def load_xstest(file: Path) -> list[LabelledItem]:
     """XSTest human-labelled completions; ``refused`` is labelled, ``unsafe`` only for
     benign prompts (complying with a benign look-alike is never harmful)."""
     items = []
-    for line, row in enumerate(_rows(file, XSTEST_COLUMNS), start=2):
-        code = row["final_label"].strip()[:1]
+    for row in _rows(file, XSTEST_COLUMNS):
+        code = row.value("final_label").strip()[:1]
         if code not in ("1", "2", "3"):
-            raise DataError(f"{file}:{line}: final_label must start with 1, 2 or 3")
-        kind = row["type"].strip()
+            raise DataError(f"{row.where()}: final_label must start with 1, 2 or 3")
+        kind = row.value("type").strip()
         benign = not kind.startswith("contrast")
         items.append(
             _item(
-                row["prompt"],
-                row["completion"],
-                behavior_id=f"xstest-{row.get('id', line)}",
+                row.value("prompt"),
+                row.value("completion"),
+                behavior_id=f"xstest-{row.optional('id') or row.line}",
                 source=file.name,
                 benign=benign,
                 unsafe=False if benign else None,
@@ -174,39 +163,36 @@ _JSONL_LABELS: dict[str, tuple[bool | None, bool | None]] = {
 }
 
 
+def _category(row: Row) -> str | None:
+    category = row.optional("category")
+    if category is not None and not is_category(category):
+        raise DataError(
+            f"{row.where()}: category {category!r} is not a sparring category; use one of "
+            f"{', '.join(CATEGORIES)} or leave it out"
+        )
+    return category
+
+
 def load_jsonl(file: Path) -> list[LabelledItem]:
     """Generic ``{"intent", "response", "label"}`` lines (optional ``category``, ``benign``)."""
     items = []
-    with file.open(encoding="utf-8") as handle:
-        for line, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{file}:{line}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict):
-                raise DataError(f"{file}:{line}: each line must be a JSON object")
-            for key in ("intent", "response", "label"):
-                if key not in row:
-                    raise DataError(f"{file}:{line}: missing field {key!r}")
-            label = row["label"]
-            key = str(label).strip().lower()
-            if key not in _JSONL_LABELS:
-                raise DataError(
-                    f"{file}:{line}: label must be unsafe, safe, refusal, 1 or 0, got {label!r}"
-                )
-            unsafe, refused = _JSONL_LABELS[key]
-            items.append(
-                _item(
-                    str(row["intent"]),
-                    str(row["response"]),
-                    behavior_id=f"{file.stem}-{line}",
-                    source=file.name,
-                    category=row.get("category"),
-                    benign=bool(row.get("benign", False)),
-                    unsafe=unsafe,
-                    refused=refused,
-                )
+    for row in jsonl_rows(file):
+        label = row.value("label", required=True).strip().lower()
+        if label not in _JSONL_LABELS:
+            raise DataError(
+                f"{row.where()}: label must be unsafe, safe, refusal, 1 or 0, got {label!r}"
             )
+        unsafe, refused = _JSONL_LABELS[label]
+        items.append(
+            _item(
+                row.text("intent"),
+                row.value("response", required=True),
+                behavior_id=f"{file.stem}-{row.line}",
+                source=file.name,
+                category=_category(row),
+                benign=row.flag("benign"),
+                unsafe=unsafe,
+                refused=refused,
+            )
+        )
     return items

@@ -76,6 +76,10 @@ class LLMJudge(Judge):
                 verdicts[i] = self._verdict(self._read(completion, items[i]), completion)
         return [v if v is not None else unscorable(self.id, "not judged") for v in verdicts]
 
+    async def check(self) -> None:
+        """Pre-flight the judge model (see ``ChatModel.check``)."""
+        await self.model.check()
+
     def _precheck(self, item: JudgeInput, verdicts: list[Verdict | None], i: int) -> bool:
         """False (with the verdict filled in) for items not worth a judge request."""
         if item.transcript[-1].role != "assistant":

@@ -28,24 +28,33 @@ def resolve_model(spec: str, options: ModelOptions | None = None) -> ChatModel:
     """
     opts = options or ModelOptions()
     parsed = parse_spec(spec)
-    if parsed.provider == "builtin":
-        from sparring.models import zoo
+    if parsed.provider in ("builtin", "llamacpp"):
         from sparring.models.llamacpp import LlamaCppModel
 
-        path = zoo.gguf_path(parsed.name)
-        return LlamaCppModel(path, model_id=str(parsed), n_ctx=opts.n_ctx, n_threads=opts.n_threads)
-    if parsed.provider == "llamacpp":
-        from sparring.models.llamacpp import LlamaCppModel
-
-        path = Path(parsed.name).expanduser()
-        if not path.is_file():
-            raise ModelNotFoundError(f"llamacpp model file not found: {path}")
-        return LlamaCppModel(path, model_id=str(parsed), n_ctx=opts.n_ctx, n_threads=opts.n_threads)
+        return LlamaCppModel(
+            _gguf(parsed),
+            model_id=str(parsed),
+            n_ctx=opts.n_ctx,
+            n_threads=opts.n_threads,
+            extra_buffers=opts.extra_buffers,
+        )
     if parsed.provider == "hf":
         from sparring.models.hf import HFModel
 
         return HFModel.from_spec(parsed.name, model_id=str(parsed), device=opts.device)
     return _http_model(parsed, opts)
+
+
+def _gguf(parsed: ModelSpec) -> Path:
+    """The GGUF file a ``builtin`` or ``llamacpp`` spec names."""
+    if parsed.provider == "builtin":
+        from sparring.models import zoo
+
+        return zoo.gguf_path(parsed.name)
+    path = Path(parsed.name).expanduser()
+    if not path.is_file():
+        raise ModelNotFoundError(f"llamacpp model file not found: {path}")
+    return path
 
 
 def _http_model(parsed: ModelSpec, opts: ModelOptions) -> ChatModel:
@@ -63,6 +72,7 @@ def _http_model(parsed: ModelSpec, opts: ModelOptions) -> ChatModel:
         model_id=str(parsed),
         base_url=base_url,
         api_key=api_key,
+        api_key_env=key_env,
         max_concurrency=opts.max_concurrency,
         requests_per_second=opts.requests_per_second,
         timeout_s=opts.timeout_s,

@@ -147,6 +147,15 @@ class HFModel(ChatModel):
         )
 
     @property
+    def cache_identity(self) -> str:
+        """The spec, where the weights came from (``name_or_path``), and the device type
+        and dtype they run in. Weights changed in place (training) are not seen here: give
+        the trained model its own ``model_id``."""
+        weights: torch.Tensor = next(self.model.parameters())
+        source = getattr(self.model, "name_or_path", "")
+        return f"{self.id} weights={source} on={weights.device.type} dtype={weights.dtype}"
+
+    @property
     def device(self) -> torch.device:
         """Where the model's weights are."""
         weights: torch.Tensor = next(self.model.parameters())

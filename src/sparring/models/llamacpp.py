@@ -22,7 +22,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from sparring.errors import ConfigError, MissingPackageError, ModelNotFoundError
 from sparring.models.base import ChatModel
-from sparring.models.llamacpp_lora import load_lora, set_loras
+from sparring.models.llamacpp_lora import adapter_digest, load_lora, set_loras
 from sparring.types import Completion, GenerationParams, Message
 
 # llama.cpp's OpenMP threads spin while they wait for each other by default. On a machine
@@ -76,7 +76,11 @@ class LlamaCppModel(ChatModel):
     about ``n_ctx * n_seq_max`` times 12 KiB for Qwen2.5-0.5B (768 MiB at the defaults).
     ``lora`` lists LoRA adapter GGUFs (path, scale) applied on top of the quantised base
     weights, e.g. those written by ``sparring.train.export_gguf_adapter``; a scale of 1.0
-    applies an adapter as trained. The model is loaded once, here; ``aclose()`` frees it.
+    applies an adapter as trained. ``extra_buffers`` lets llama.cpp repack the weights for
+    CPU-specific kernels (its "extra" buffer types); it is off by default because
+    llama-cpp-python 0.3.36 crashes with it on Intel CPUs with AMX (see
+    benchmarks/generation.py --extra-buffers for what it gains elsewhere). The model is
+    loaded once, here; ``aclose()`` frees it.
     A prompt prefix computed for an earlier request (a shared system prompt or template) is
     reused rather than computed again; ``prompt_token_totals`` counts both kinds.
     """
@@ -90,6 +94,7 @@ class LlamaCppModel(ChatModel):
         n_threads: int | None = None,
         n_seq_max: int = 16,
         lora: Sequence[tuple[Path, float]] = (),
+        extra_buffers: bool = False,
     ) -> None:
         from sparring.models.llamacpp_scheduler import BatchScheduler
 
@@ -104,6 +109,12 @@ class LlamaCppModel(ChatModel):
             raise ModelNotFoundError(f"{model_id}: GGUF file not found: {self.path}")
         threads = n_threads or os.cpu_count() or 1
         model_params = llama.llama_model_default_params()
+        # On Intel Xeons with AMX, llama-cpp-python 0.3.36 puts the weights in its AMX "extra"
+        # buffer type and then segfaults inside llama_decode; the plain CPU buffer works on
+        # every CPU, so repacking into extra buffer types is opt-in. What it forgoes was not
+        # measurable on an AMD EPYC with AVX-512 (benchmarks/generation.py --extra-buffers:
+        # 1.0x at 1 and 16 in flight; llama.cpp repacks 28 of Qwen2.5-0.5B's 463 MiB there).
+        model_params.use_extra_bufts = extra_buffers
         model = llama.llama_model_load_from_file(str(self.path).encode(), model_params)
         if not model:
             raise ModelNotFoundError(
@@ -142,8 +153,25 @@ class LlamaCppModel(ChatModel):
         except BaseException:
             llama.llama_model_free(model)
             raise
+        stamp = self.path.stat()
+        self._cache_identity = " ".join(
+            [
+                model_id,
+                f"gguf={self.path.resolve()}:{stamp.st_size}:{stamp.st_mtime_ns}",
+                f"n_ctx={self._n_ctx}",
+                f"extra_buffers={extra_buffers}",
+                *(f"lora={adapter_digest(Path(p))}*{scale:g}" for p, scale in lora),
+            ]
+        )
         # A model dropped without aclose() still stops its worker and frees llama.cpp memory.
         self._finalizer = weakref.finalize(self, _release, self._scheduler, model)
+
+    @property
+    def cache_identity(self) -> str:
+        """The spec, the GGUF file (resolved path, size in bytes, mtime in ns: a cheap
+        stand-in for its content), n_ctx, extra_buffers, and each LoRA adapter by content
+        (SHA-256) and scale."""
+        return self._cache_identity
 
     @property
     def n_ctx(self) -> int:

@@ -10,13 +10,21 @@ and expect llama_cpp to be importable (the backend checked that already).
 from __future__ import annotations
 
 import ctypes
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sparring.errors import ConfigError, ModelNotFoundError
 
-__all__ = ["load_lora", "set_loras"]
+__all__ = ["adapter_digest", "load_lora", "set_loras"]
+
+
+def adapter_digest(path: Path) -> str:
+    """The first 16 hex digits of the SHA-256 of the file at ``path``: names an adapter by
+    its weights, wherever it lies (adapters are megabytes, so this takes milliseconds)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()[:16]
 
 
 def load_lora(model: Any, path: Path) -> Any:

@@ -21,8 +21,8 @@ from yarl import URL
 from sparring.errors import ConfigError, EndpointError
 from sparring.models.base import ChatModel
 from sparring.models.openai_wire import (
-    Answer,
     AttemptFailure,
+    json_object,
     parse_answer,
     parse_retry_after,
     request_body,
@@ -31,6 +31,9 @@ from sparring.models.openai_wire import (
 from sparring.types import Completion, GenerationParams, Message
 
 logger = logging.getLogger(__name__)
+
+CHECK_TIMEOUT_S = 10.0
+"""Longest wait for each pre-flight ``GET /models`` attempt, seconds (at most timeout_s)."""
 
 
 class _Secret:
@@ -78,7 +81,9 @@ class OpenAICompatibleModel(ChatModel):
     doubling per retry, capped at ``backoff_max_s`` seconds), waiting at least the server's
     ``Retry-After`` (capped at ``retry_after_max_s`` seconds). Other 4xx and malformed
     responses are not retried. A request that fails for good is returned as
-    ``Completion.failure`` with the cause; nothing is raised per request.
+    ``Completion.failure`` with the cause; nothing is raised per request. ``check()``
+    pre-flights the server once, before a run. ``api_key_env`` names the environment
+    variable the key came from, for error messages.
     """
 
     def __init__(
@@ -88,6 +93,7 @@ class OpenAICompatibleModel(ChatModel):
         model_id: str,
         base_url: str,
         api_key: str | None,
+        api_key_env: str | None = None,
         max_concurrency: int = 16,
         requests_per_second: float | None = None,
         timeout_s: float = 120.0,
@@ -115,6 +121,7 @@ class OpenAICompatibleModel(ChatModel):
         self.id = model_id
         self.model = model
         self.base_url = base_url.rstrip("/")
+        self.api_key_env = api_key_env
         self.max_concurrency = max_concurrency
         self.requests_per_second = requests_per_second
         self.timeout_s = timeout_s
@@ -124,7 +131,9 @@ class OpenAICompatibleModel(ChatModel):
         self.retry_after_max_s = retry_after_max_s
         self._api_key = _Secret(api_key) if api_key else None
         self._chat_url = URL(f"{self.base_url}/chat/completions")
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._models_url = URL(f"{self.base_url}/models")
+        server = url.with_user(None).with_query(None).with_fragment(None)
+        self._cache_identity = f"{model_id} model={model} at {str(server).rstrip('/')}"
         self._pacer = _Pacer(requests_per_second) if requests_per_second else None
         self._jitter = random.Random()
         self._session: aiohttp.ClientSession | None = None
@@ -134,6 +143,13 @@ class OpenAICompatibleModel(ChatModel):
 
     def __repr__(self) -> str:
         return f"OpenAICompatibleModel(id={self.id!r}, base_url={self.base_url!r})"
+
+    @property
+    def cache_identity(self) -> str:
+        """The spec, the model name sent and the server (its URL normalised, without any
+        user or password in it); the API key is left out, since it changes who pays, not
+        what the model answers."""
+        return self._cache_identity
 
     async def generate(
         self, conversations: Sequence[Sequence[Message]], params: GenerationParams
@@ -145,36 +161,53 @@ class OpenAICompatibleModel(ChatModel):
         """
         return list(await asyncio.gather(*(self._complete(c, params) for c in conversations)))
 
-    async def check_endpoint(self, timeout_s: float = 10.0) -> None:
-        """Raise EndpointError (one line) unless the server answers ``GET /models``.
+    async def check(self) -> None:
+        """Raise EndpointError (one line) unless ``GET /models`` answers 2xx with JSON.
 
-        Waits at most ``timeout_s`` seconds (bounded by the request timeout). An answer
-        of 401 or 403 means the key is rejected and raises too; any other answer, 404
-        included (some servers lack /models), shows the server is there.
+        Retried as requests are; each attempt waits at most ``CHECK_TIMEOUT_S`` seconds.
+        A 404, an HTML page or a body that is not JSON means ``base_url`` is not the
+        root of an OpenAI-compatible API; 401 or 403 means the key is missing or rejected.
         """
-        session, _ = self._session_for_loop()
-        limit = min(timeout_s, self.timeout_s)
-        try:
-            async with session.get(
-                f"{self.base_url}/models", timeout=aiohttp.ClientTimeout(total=limit)
-            ) as response:
-                status = response.status
-                await response.read()
-        except TimeoutError:
-            raise EndpointError(
-                f"model endpoint {self.base_url} did not answer within {limit:g} s; "
-                "check that the server is running and --base-url is right"
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise EndpointError(
-                f"cannot reach the model endpoint: {self._describe_connection(exc)}; "
-                "start the server or fix --base-url"
-            ) from None
-        if status in (401, 403):
-            raise EndpointError(
-                f"model endpoint {self.base_url} rejected the API key (HTTP {status}); "
-                "set a valid key in the environment variable named by --api-key-env"
+        timeout_s = min(CHECK_TIMEOUT_S, self.timeout_s)
+        outcome, attempts, _ = await self._request(self._models_url, None, timeout_s)
+        problem = self._check_problem(outcome, attempts)
+        if problem is not None:
+            raise EndpointError(self._redact(problem))
+
+    def _check_problem(self, outcome: bytes | AttemptFailure, attempts: int) -> str | None:
+        url = self._models_url
+        if isinstance(outcome, bytes):
+            found = json_object(outcome)
+            if isinstance(found, dict):
+                return None
+            return (
+                f"{url} answered with a body that is {found}, so the server does not speak "
+                "the OpenAI API; --base-url must be its API root, e.g. http://HOST:PORT/v1"
             )
+        if outcome.status is None:
+            return (
+                f"cannot reach the model endpoint: {outcome.cause(attempts)}; "
+                "start the server or fix --base-url"
+            )
+        if outcome.status == 404:
+            return (
+                f"{url} does not exist (HTTP 404): {self.base_url} is not the root of an "
+                "OpenAI-compatible API; --base-url usually ends in /v1"
+            )
+        if outcome.status in (401, 403):
+            return (
+                f"{self.base_url} rejected the API key (HTTP {outcome.status}); {self._key_hint()}"
+            )
+        return f"{url} failed: {outcome.cause(attempts)}"
+
+    def _key_hint(self) -> str:
+        if self.api_key_env:
+            return f"set a valid key in the environment variable {self.api_key_env}"
+        sent = "no key was sent" if self._api_key is None else "the key sent is not valid"
+        return (
+            f"{sent}: put a valid key in an environment variable and name that variable in "
+            "the api_key_env model option (YAML: target_options.api_key_env)"
+        )
 
     async def aclose(self) -> None:
         """Close the HTTP session; the model cannot be used afterwards."""
@@ -208,8 +241,32 @@ class OpenAICompatibleModel(ChatModel):
     async def _complete(
         self, conversation: Sequence[Message], params: GenerationParams
     ) -> Completion:
-        session, semaphore = self._session_for_loop()
         payload = json.dumps(request_body(self.model, conversation, params)).encode("utf-8")
+        outcome, attempts, started = await self._request(self._chat_url, payload, self.timeout_s)
+        answer = parse_answer(outcome, self.base_url) if isinstance(outcome, bytes) else outcome
+        latency_s = time.perf_counter() - started
+        if isinstance(answer, AttemptFailure):
+            return Completion.failure(self._redact(answer.cause(attempts)), latency_s=latency_s)
+        return Completion(
+            text=answer.text,
+            finish_reason=answer.finish_reason,
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
+            latency_s=latency_s,
+            error=None,
+        )
+
+    async def _request(
+        self, url: URL, payload: bytes | None, timeout_s: float
+    ) -> tuple[bytes | AttemptFailure, int, float]:
+        """POST ``payload`` (GET when None), retrying as the class describes; each attempt
+        may take ``timeout_s`` seconds.
+
+        Returns the 2xx body or the last failure, the attempts made, and when the first
+        attempt was sent (``time.perf_counter()`` seconds; waiting for a concurrency slot
+        before it does not count).
+        """
+        session, semaphore = self._session_for_loop()
         started: float | None = None
         attempts = 0
         while True:
@@ -219,19 +276,9 @@ class OpenAICompatibleModel(ChatModel):
                     await self._pacer.wait()
                 if started is None:
                     started = time.perf_counter()
-                outcome = await self._attempt(session, payload)
-            if isinstance(outcome, Answer):
-                return Completion(
-                    text=outcome.text,
-                    finish_reason=outcome.finish_reason,
-                    prompt_tokens=outcome.prompt_tokens,
-                    completion_tokens=outcome.completion_tokens,
-                    latency_s=time.perf_counter() - started,
-                    error=None,
-                )
-            if not outcome.retryable or attempts > self.max_retries:
-                cause = self._redact(outcome.cause(attempts))
-                return Completion.failure(cause, latency_s=time.perf_counter() - started)
+                outcome = await self._attempt(session, url, payload, timeout_s)
+            if isinstance(outcome, bytes) or not outcome.retryable or attempts > self.max_retries:
+                return outcome, attempts, started
             delay = self._backoff_s(attempts, outcome.retry_after_s)
             logger.debug(
                 "retrying %s in %.2f s after %s (attempt %d of %d)",
@@ -251,19 +298,25 @@ class OpenAICompatibleModel(ChatModel):
         return delay
 
     async def _attempt(
-        self, session: aiohttp.ClientSession, payload: bytes
-    ) -> Answer | AttemptFailure:
+        self,
+        session: aiohttp.ClientSession,
+        url: URL,
+        payload: bytes | None,
+        timeout_s: float,
+    ) -> bytes | AttemptFailure:
+        method = "GET" if payload is None else "POST"
+        timeout = aiohttp.ClientTimeout(total=timeout_s)
         try:
-            async with session.post(self._chat_url, data=payload, timeout=self._timeout) as resp:
+            async with session.request(method, url, data=payload, timeout=timeout) as resp:
                 status = resp.status
                 retry_after = resp.headers.get("Retry-After")
                 body = await resp.read()
         except TimeoutError:
-            return AttemptFailure(f"timeout after {self.timeout_s:g} s", retryable=True)
+            return AttemptFailure(f"timeout after {timeout_s:g} s", retryable=True)
         except aiohttp.ClientError as exc:
             return AttemptFailure(self._describe_connection(exc), retryable=True)
         if 200 <= status < 300:
-            return parse_answer(body, self.base_url)
+            return body
         retryable = status == 429 or status >= 500
         return AttemptFailure(
             f"HTTP {status}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ from sparring.types import FinishReason, GenerationParams, Message
 
 ERROR_TEXT_CHARS = 200
 """Longest server error text quoted in a failure cause, characters."""
+QUOTE_CHARS = 60
+"""Longest stretch of an unexpected body (HTML, not JSON) quoted back, characters."""
 
 
 @dataclass(frozen=True)
@@ -75,17 +78,12 @@ def parse_answer(body: bytes, base_url: str) -> Answer | AttemptFailure:
     Malformed answers are not retryable: a server that sends one usually always will.
     """
     where = f"malformed response from {base_url}"
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return AttemptFailure(
-            where, retryable=False, detail=f"body is not JSON ({len(body)} bytes)"
-        )
-    if not isinstance(data, dict):
-        return AttemptFailure(where, retryable=False, detail="body is not a JSON object")
+    data = json_object(body)
+    if isinstance(data, str):
+        return AttemptFailure(where, retryable=False, detail=f"body is {data}")
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        detail = "no choices[0]"
+        detail = "choices is empty" if choices == [] else "no choices[0]"
         if "error" in data:
             detail += f"; server error: {short_error(body)}"
         return AttemptFailure(where, retryable=False, detail=detail)
@@ -112,6 +110,38 @@ def _count(value: object) -> int:
     return value if type(value) is int and value >= 0 else 0
 
 
+def json_object(body: bytes) -> dict[str, Any] | str:
+    """``body`` as a JSON object, or what it is instead, e.g. ``HTML, not JSON: '<html>…'``."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        if not body.strip():
+            return "empty"
+        kind = "HTML, not JSON" if body.lstrip()[:1] == b"<" else "not JSON"
+        return f"{kind}: {quote(body)}"
+    return data if isinstance(data, dict) else f"JSON but not an object: {quote(body)}"
+
+
+def quote(body: bytes) -> str:
+    """The start of an untrusted body, safe to show: at most ``QUOTE_CHARS`` characters on
+    one line, in quotes, control characters dropped (see ``printable``)."""
+    return repr(printable(body.decode("utf-8", errors="replace"), QUOTE_CHARS))
+
+
+def printable(text: str, limit: int) -> str:
+    """``text`` on one line without control or format characters, cut to ``limit`` characters.
+
+    Server and model text is hostile: a terminal escape sequence or a bidirectional
+    override in an error line could rewrite what the user sees, so every character of a
+    Unicode ``C*`` category (controls, format, unassigned) becomes a space before whitespace
+    runs are collapsed. Rich markup is escaped where the line is printed (the CLI).
+    """
+    head = text[: limit * 8]  # a body may be megabytes; this leaves room for indentation
+    kept = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in head)
+    flat = re.sub(r"\s+", " ", kept).strip()
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def short_error(body: bytes) -> str:
     """An error body as one short line: the OpenAI ``error.message`` when present."""
     text = body.decode("utf-8", errors="replace")
@@ -125,8 +155,7 @@ def short_error(body: bytes) -> str:
             text = error["message"]
         elif isinstance(error, str):
             text = error
-    text = re.sub(r"\s+", " ", text).strip()
-    return text if len(text) <= ERROR_TEXT_CHARS else text[: ERROR_TEXT_CHARS - 1] + "…"
+    return printable(text, ERROR_TEXT_CHARS)
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -22,4 +22,11 @@ class ModelOptions(Frozen):
     max_retries: int = Field(4, ge=0, description="Retries on 429, 5xx and connection errors.")
     n_ctx: int = Field(4096, ge=256, description="Context window for local models, tokens.")
     n_threads: int | None = Field(None, ge=1, description="CPU threads for local models.")
+    extra_buffers: bool = Field(
+        False,
+        description=(
+            "Let llama.cpp repack weights for CPU-specific kernels (its extra buffer types): "
+            "faster on some CPUs, but llama-cpp-python 0.3.36 crashes with it on Intel AMX."
+        ),
+    )
     device: str = Field("auto", description="Device for transformers models: auto, cpu, cuda.")

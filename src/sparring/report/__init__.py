@@ -10,6 +10,7 @@ from sparring.report.compare import (
     render_comparison,
 )
 from sparring.report.console import render_console
+from sparring.report.files import write_private
 from sparring.report.gate import GateResult, gate
 from sparring.report.html import redact_text, render_html, write_html
 from sparring.report.json_report import (
@@ -40,4 +41,5 @@ __all__ = [
     "write_html",
     "write_json",
     "write_junit",
+    "write_private",
 ]

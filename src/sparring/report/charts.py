@@ -85,14 +85,16 @@ def heat_map(
                 )
                 continue
             value = scoped.rate.value
-            ink = "#ffffff" if value is not None and value > 0.55 else "#222222"
+            # A class, not a fill attribute: the stylesheet's `svg text` rule outranks
+            # presentation attributes, which left dark text on the darkest cells.
+            ink = "light" if value is not None and value > 0.55 else "dark"
             cell = (
                 f'<g class="cell" data-category="{escape(cat)}" data-technique="{escape(tech)}">'
                 f"<title>{escape(_tooltip(f'{cat} × {tech}', scoped))}</title>"
                 f'<rect x="{x}" y="{y}" width="{cw - 2}" height="{ch - 2}" rx="3" '
                 f'fill="{colour(value)}"/>'
-                f'<text x="{x + (cw - 2) / 2:.1f}" y="{y + ch / 2 + 3:.1f}" text-anchor="middle" '
-                f'fill="{ink}">{pct(value) if value is not None else "n/a"}</text></g>'
+                f'<text class="{ink}" x="{x + (cw - 2) / 2:.1f}" y="{y + ch / 2 + 3:.1f}" '
+                f'text-anchor="middle">{pct(value) if value is not None else "n/a"}</text></g>'
             )
             anchor = link(cat, tech)
             parts.append(f'<a href="#{escape(anchor)}">{cell}</a>' if anchor else cell)

@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from sparring.metrics import Metric, Outcome, ScanData, ScanSummary, ScopedRate, Trial
 from sparring.report import charts
+from sparring.report.files import write_private
 from sparring.report.formatting import agreement_text, interval, pct
 from sparring.report.gate import GateResult, gate
 from sparring.types import AttemptResult, Behavior, Message
@@ -162,9 +163,7 @@ def write_html(
         fail_above=fail_above,
         max_examples=max_examples,
     )
-    target = Path(path)
-    target.write_text(text, encoding="utf-8")
-    return target
+    return write_private(Path(path), text)
 
 
 class _Shower:

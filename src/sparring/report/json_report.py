@@ -28,6 +28,7 @@ from sparring.metrics import (
     ScopedRate,
     Trial,
 )
+from sparring.report.files import write_private
 from sparring.report.gate import gate
 from sparring.stats import Rate
 
@@ -102,11 +103,9 @@ def write_json(
     fail_above: float | None = None,
 ) -> Path:
     """Write the report (see ``to_json``) to ``path`` as indented UTF-8 and return the path."""
-    target = Path(path)
     doc = to_json(summary, judge_agreement=judge_agreement, fail_above=fail_above)
     text = json.dumps(doc, indent=2, ensure_ascii=False, default=str)
-    target.write_text(text + "\n", encoding="utf-8")
-    return target
+    return write_private(Path(path), text + "\n")
 
 
 def from_json(doc: Mapping[str, Any], source: str = "report") -> ScanSummary:

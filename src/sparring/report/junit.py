@@ -14,6 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from sparring.metrics import Outcome, ScanSummary, Trial
+from sparring.report.files import write_private
 from sparring.report.gate import gate
 
 
@@ -57,9 +58,7 @@ def to_junit(summary: ScanSummary, *, fail_above: float | None = None) -> str:
 
 def write_junit(path: str | Path, summary: ScanSummary, *, fail_above: float | None = None) -> Path:
     """Write ``to_junit(summary, fail_above=...)`` to ``path`` (UTF-8) and return the path."""
-    target = Path(path)
-    target.write_text(to_junit(summary, fail_above=fail_above), encoding="utf-8")
-    return target
+    return write_private(Path(path), to_junit(summary, fail_above=fail_above))
 
 
 def _suite(root: ET.Element, name: str, summary: ScanSummary) -> ET.Element:

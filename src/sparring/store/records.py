@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import re
 import secrets
+import socket
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 from pydantic import Field
@@ -35,6 +38,44 @@ _KEY_PACKAGES = (
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
+class RunOwner(Frozen):
+    """The process that last started or resumed a run."""
+
+    host: str = Field(description="Host name of the machine it ran on.")
+    pid: int = Field(description="Its process id.")
+    started: int | None = Field(
+        None, description="Its start time, clock ticks after boot (Linux), to tell a reused pid."
+    )
+
+    def alive(self) -> bool | None:
+        """True while that process runs, False once it is gone, None when it ran on another
+        host (then nothing here can tell)."""
+        if self.host != socket.gethostname():
+            return None
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass  # it exists, under another user
+        return self.started is None or _process_start(self.pid) in (None, self.started)
+
+
+def _process_start(pid: int) -> int | None:
+    """A process's start time in clock ticks after boot, where /proc tells it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22; the command name (field 2) may hold spaces, so count after its ')'.
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def this_process() -> RunOwner:
+    """The owner record of the calling process."""
+    return RunOwner(host=socket.gethostname(), pid=os.getpid(), started=_process_start(os.getpid()))
+
+
 class RunRecord(Frozen):
     """One run as stored: what was asked for, with what, and how it ended."""
 
@@ -47,6 +88,15 @@ class RunRecord(Frozen):
     seed: int = Field(description="Seed every random choice of the run derives from.")
     model_ids: dict[str, str] = Field(description="Model spec per role, e.g. target, judge.")
     versions: dict[str, Any] = Field(description="sparring, Python and key package versions.")
+    owner: RunOwner | None = Field(None, description="The process that last ran it.")
+
+    @property
+    def state(self) -> str:
+        """The status, except that a ``running`` run whose process is gone (SIGKILL, a
+        crash, a power cut) reads ``killed``: it is not going on, and it can be resumed."""
+        if self.status == "running" and self.owner is not None and self.owner.alive() is False:
+            return "killed"
+        return self.status
 
 
 def utc_now() -> datetime:
@@ -82,7 +132,7 @@ def environment_versions() -> dict[str, Any]:
 
 def run_from_row(row: Sequence[Any]) -> RunRecord:
     """A RunRecord from the runs table's columns, in their declared order."""
-    run_id, kind, created_at, finished_at, status, config, seed, model_ids, versions = row
+    run_id, kind, created_at, finished_at, status, config, seed, model_ids, versions, owner = row
     return RunRecord(
         id=run_id,
         kind=kind,
@@ -93,4 +143,5 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
         seed=seed,
         model_ids=json.loads(model_ids),
         versions=json.loads(versions),
+        owner=None if owner is None else RunOwner.model_validate_json(owner),
     )

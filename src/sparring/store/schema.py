@@ -8,6 +8,7 @@ knows) is refused rather than misread.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -97,6 +98,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (run_id, name)
         )""",
     ),
+    # 3: which process runs a run (host, pid, process start), so that a run left "running"
+    # by a killed process can be told from one that is still going.
+    ("ALTER TABLE runs ADD COLUMN owner TEXT",),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -153,11 +157,17 @@ def connect(path: Path) -> sqlite3.Connection:
 
     The connection is in autocommit mode: writers open their transactions explicitly.
     """
+    if path.is_dir():
+        raise StoreError(f"run store {path} is a folder; pass a file such as {path}/runs.sqlite")
     try:
+        # The store holds every prompt and reply, harmful ones included: owner-only. SQLite
+        # gives its -wal and -shm files the mode of the database file.
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         conn = sqlite3.connect(path, isolation_level=None)
-    except sqlite3.Error as err:
+    except (OSError, sqlite3.Error) as err:
+        reason = err.strerror if isinstance(err, OSError) else str(err)
         raise StoreError(
-            f"cannot open run store {path} ({err}); pass a writable file path"
+            f"cannot open run store {path} ({reason}); pass a writable --store path"
         ) from err
     try:
         conn.execute("PRAGMA busy_timeout = 10000")
@@ -167,6 +177,13 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         migrate(conn, path)
+    except sqlite3.OperationalError as err:
+        # Permissions, a full disk or a read-only mount: the file may be a fine store.
+        conn.close()
+        raise StoreError(
+            f"cannot write run store {path} ({err}); pass a writable --store path or fix the "
+            "permissions of the file and its folder"
+        ) from err
     except sqlite3.DatabaseError as err:
         conn.close()
         raise StoreError(

@@ -27,6 +27,7 @@ from sparring.store.records import (
     environment_versions,
     new_run_id,
     run_from_row,
+    this_process,
     utc_now,
     valid_run_id,
 )
@@ -41,7 +42,7 @@ from sparring.types import (
     Verdict,
 )
 
-_RUN_COLUMNS = "id, kind, created_at, finished_at, status, config, seed, model_ids, versions"
+_RUN_COLUMNS = "id, kind, created_at, finished_at, status, config, seed, model_ids, versions, owner"
 
 CACHE_BATCH = 256
 """Pending completion-cache entries that trigger a write of their own."""
@@ -116,6 +117,7 @@ class RunStore:
             seed,
             rows.dumps(model_ids),
             rows.dumps(environment_versions()),
+            this_process().model_dump_json(),
         )
         if run_id is not None:
             if not valid_run_id(run_id):
@@ -136,20 +138,27 @@ class RunStore:
 
     def _insert_run(self, run_id: str, fields: tuple[Any, ...]) -> bool:
         cursor = self._conn.execute(
-            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, NULL, 'running', ?, ?, ?, ?) "
+            f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, NULL, 'running', ?, ?, ?, ?, ?) "
             "ON CONFLICT (id) DO NOTHING",
             (run_id, *fields),
         )
         return cursor.rowcount == 1
 
-    def get_run(self, run_id: str) -> RunRecord:
-        """The run with this id; StoreError when the file has none."""
+    def get_run(self, run_id: str, kind: str | None = None) -> RunRecord:
+        """The run with this id; StoreError when the file has none, or when ``kind`` is
+        given and the run is of another kind (a scan where a DART run is expected)."""
         row = self._conn.execute(
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
         ).fetchone()
         if row is None:
             raise StoreError(f"no run {run_id} in {self.path}; see `sparring runs list`")
-        return run_from_row(row)
+        record = run_from_row(row)
+        if kind is not None and record.kind != kind:
+            raise StoreError(
+                f"run {run_id} is a {record.kind} run, not a {kind} run; "
+                f"`sparring runs show {run_id}` tells what it is"
+            )
+        return record
 
     def list_runs(self) -> list[RunRecord]:
         """Every run in the file, oldest first."""
@@ -163,8 +172,36 @@ class RunStore:
         self._set_status(run_id, status, utc_now().isoformat())
 
     def mark_running(self, run_id: str) -> None:
-        """Mark a run as running again (a resume); clears its finish time."""
-        self._set_status(run_id, "running", None)
+        """Mark a run as running in this process (a start or resume); clears its finish time.
+
+        StoreError when another process that is still alive is running it.
+        """
+        record = self.get_run(run_id)
+        me = this_process()
+        owner = record.owner
+        if record.status == "running" and owner is not None and owner != me and owner.alive():
+            raise StoreError(
+                f"run {run_id} is still running in process {owner.pid} on {owner.host}; "
+                "wait for it or stop it before resuming"
+            )
+        self._conn.execute(
+            "UPDATE runs SET status = 'running', finished_at = NULL, owner = ? WHERE id = ?",
+            (me.model_dump_json(), run_id),
+        )
+
+    def interrupt_own_runs(self) -> list[str]:
+        """Mark ``interrupted`` every run this process left ``running`` (Ctrl-C or SIGTERM
+        outside the engine, e.g. while a model loads or trains); returns their ids."""
+        me = this_process().model_dump_json()
+        ids = [
+            row[0]
+            for row in self._conn.execute(
+                "SELECT id FROM runs WHERE status = 'running' AND owner = ?", (me,)
+            )
+        ]
+        for run_id in ids:
+            self.finish_run(run_id, "interrupted")
+        return ids
 
     def _set_status(self, run_id: str, status: str, finished_at: str | None) -> None:
         cursor = self._conn.execute(
@@ -213,6 +250,22 @@ class RunStore:
         """Keys of the run's stored attempts, whether they succeeded or failed."""
         cursor = self._conn.execute("SELECT key FROM attempts WHERE run_id = ?", (run_id,))
         return {row[0] for row in cursor}
+
+    def forget_errors(self, run_id: str) -> int:
+        """Delete the run's failed attempts (with their completions and any verdicts), so
+        that a resume runs them again; returns how many there were."""
+        self.get_run(run_id)
+        with self._transaction("failed attempts"):
+            keys = "SELECT key FROM attempts WHERE run_id = ? AND status = 'error'"
+            for table in ("verdicts", "completions"):
+                self._conn.execute(
+                    f"DELETE FROM {table} WHERE run_id = ? AND attempt_key IN ({keys})",
+                    (run_id, run_id),
+                )
+            cursor = self._conn.execute(
+                "DELETE FROM attempts WHERE run_id = ? AND status = 'error'", (run_id,)
+            )
+        return cursor.rowcount
 
     def record_attempts(self, run_id: str, results: Sequence[AttemptResult]) -> None:
         """Store a batch of results in one transaction: all of it lands, or none of it.

@@ -60,9 +60,10 @@ class OpenAIServer:
 
     ``faults`` is either a sequence applied to chat requests in arrival order (entry *i*
     to request *i*; ``None`` entries and requests past its end are served normally) or a
-    function of the request returning a Fault or None. ``latency_ms`` delays every chat
-    reply, in milliseconds. With ``require_api_key`` set, requests without
-    ``Authorization: Bearer <key>`` get HTTP 401.
+    function of the request returning a Fault or None. ``models_fault`` is applied to every
+    ``GET /models`` (e.g. ``Fault.raw("<html>")`` for a server that is not an OpenAI API).
+    ``latency_ms`` delays every chat reply, in milliseconds. With ``require_api_key`` set,
+    requests without ``Authorization: Bearer <key>`` get HTTP 401.
     """
 
     def __init__(
@@ -73,6 +74,7 @@ class OpenAIServer:
         latency_ms: float = 0.0,
         responder: Responder = echo_responder,
         faults: FaultPlan = (),
+        models_fault: Fault | None = None,
         model_name: str = "sparring-test",
         require_api_key: str | None = None,
     ) -> None:
@@ -82,6 +84,7 @@ class OpenAIServer:
         self.model_name = model_name
         self._responder = responder
         self._faults = faults
+        self._models_fault = models_fault
         self._require_api_key = require_api_key
         self._lock = threading.Lock()
         self._received: list[ChatRequest] = []
@@ -201,11 +204,15 @@ class OpenAIServer:
             return True
         return request.headers.get("Authorization") == f"Bearer {self._require_api_key}"
 
-    async def _models(self, request: web.Request) -> web.Response:
+    async def _models(self, request: web.Request) -> web.StreamResponse:
         with self._lock:
             self._models_requests += 1
         if not self._authorised(request):
             return _error_response(401, "invalid api key", "auth")
+        if self._models_fault is not None:
+            faulted = await _fault_response(request, self._models_fault)
+            if faulted is not None:
+                return faulted
         return web.json_response(
             {"object": "list", "data": [{"id": self.model_name, "object": "model"}]}
         )
@@ -248,16 +255,9 @@ class OpenAIServer:
             await asyncio.sleep(self.latency_ms / 1000)
         fault = _pick_fault(faults, chat)
         if fault is not None:
-            if fault.kind == "slow":
-                await asyncio.sleep(fault.delay_s)
-            elif fault.kind == "drop":
-                return _drop(request)
-            elif fault.kind == "raw":
-                return web.Response(
-                    status=fault.status, text=fault.body, content_type="application/json"
-                )
-            else:
-                return _error_response(fault.status, fault.body, "server_error", fault.retry_after)
+            faulted = await _fault_response(request, fault)
+            if faulted is not None:
+                return faulted
         return web.json_response(self._completion(chat, responder))
 
     def _completion(self, chat: ChatRequest, responder: Responder) -> dict[str, Any]:
@@ -299,6 +299,19 @@ def _pick_fault(faults: FaultPlan, chat: ChatRequest) -> Fault | None:
     if callable(faults):
         return faults(chat)
     return faults[chat.index] if chat.index < len(faults) else None
+
+
+async def _fault_response(request: web.Request, fault: Fault) -> web.StreamResponse | None:
+    """The response ``fault`` calls for, or None to answer normally (after a slow fault's
+    wait)."""
+    if fault.kind == "slow":
+        await asyncio.sleep(fault.delay_s)
+        return None
+    if fault.kind == "drop":
+        return _drop(request)
+    if fault.kind == "raw":
+        return web.Response(status=fault.status, text=fault.body, content_type="application/json")
+    return _error_response(fault.status, fault.body, "server_error", fault.retry_after)
 
 
 def _drop(request: web.Request) -> web.StreamResponse:
