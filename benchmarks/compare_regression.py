@@ -32,12 +32,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sparring.config import DEFAULT_ATTACKS, DEFAULT_TARGET, ScanConfig, make_config
 from sparring.metrics import Metric, ScanSummary
 from sparring.report import Comparison, compare
 from sparring.report.formatting import pct, rate_text
-from sparring.reporting import load_scan
-from sparring.scan import run_scan
+from sparring.scan import (
+    DEFAULT_ATTACKS,
+    DEFAULT_TARGET,
+    ScanConfig,
+    load_scan,
+    make_config,
+    run_scan,
+)
 from sparring.store import RunStore
 
 WEAK_PROMPT = (

@@ -9,10 +9,9 @@ import gguf
 import numpy as np
 import pytest
 
-from sparring.config import make_config
 from sparring.models import ModelOptions, resolve_model, zoo
 from sparring.models.llamacpp import LlamaCppModel
-from sparring.scan import run_scan
+from sparring.scan import make_config, run_scan
 from sparring.store import RunStore
 from sparring.testing import OpenAIServer
 from sparring.types import Label

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from tests.scan_builders import PRIMARY, attempt, behavior
 
-from sparring.config import ScanConfig
 from sparring.errors import EXIT_GATE, EXIT_INTERRUPTED, EXIT_MODEL, EXIT_USAGE
+from sparring.scan import ScanConfig
 from sparring.store import RunStore
 from sparring.testing.openai_server import OpenAIServer
 from sparring.testing.scripting import Fault, Reply

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from sparring.config import ScanConfig
 from sparring.data import (
     MAPPING_KEYS,
     ColumnMapping,
@@ -23,7 +22,7 @@ from sparring.data import (
 )
 from sparring.errors import ConfigError, DataError, SparringError
 from sparring.judges import load_labelled
-from sparring.scan import load_scan_behaviors
+from sparring.scan import ScanConfig, load_scan_behaviors
 from sparring.types import Behavior
 
 REPO = Path(__file__).resolve().parents[1]

@@ -237,9 +237,7 @@ def scan(
     store_path: StoreOpt = DEFAULT_STORE,
 ) -> int:
     """Scan a model: behaviors × attack techniques → target → judge → reports."""
-    from sparring.config import load_config, make_config
-    from sparring.reporting import write_reports
-    from sparring.scan import load_scan_behaviors, run_scan
+    from sparring.scan import load_config, load_scan_behaviors, make_config, run_scan, write_reports
 
     flags: dict[str, Any] = {
         "target": target,
@@ -317,7 +315,7 @@ def report(
     store_path: StoreOpt = DEFAULT_STORE,
 ) -> int:
     """Re-render the reports of a stored run (no model is queried)."""
-    from sparring.reporting import write_reports
+    from sparring.scan import write_reports
 
     folder = out_dir or Path("sparring-out") / run_id
     with _open_store(store_path) as store:
@@ -343,7 +341,7 @@ def compare(
 
     from sparring.report import compare as compare_summaries
     from sparring.report import comparison_to_json, load_json, render_comparison, write_private
-    from sparring.reporting import load_scan
+    from sparring.scan import load_scan
 
     def summary_of(ref: str, store: RunStore) -> ScanSummary:
         if ref.endswith(".json") and Path(ref).is_file():

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from sparring.config import read_yaml, validate_config
+from sparring.config_files import read_yaml, validate_config
 from sparring.train.config import LoRAConfig
 from sparring.types import Frozen
 

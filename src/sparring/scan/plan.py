@@ -1,8 +1,8 @@
-"""The scan: behaviors × attack techniques → target → judges → stored attempts.
+"""A scan's plan: the behaviors chosen and every attempt the attacks write for them.
 
-A scan is fully determined by its ScanConfig: the behaviors chosen, the prompts each attack
-writes and the sampling seeds all derive from ``config.seed``, so a resumed run rebuilds the
-same plan and skips what the store already holds.
+The plan is fully determined by the ScanConfig: the behaviors chosen, the prompts each
+attack writes and the sampling seeds all derive from ``config.seed``, so a resumed run
+rebuilds the same plan and skips what the store already holds.
 """
 
 from __future__ import annotations
@@ -10,29 +10,17 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from sparring.attacks import AttackContext, get_attack
-from sparring.config import ScanConfig
 from sparring.data import load_behaviors_auto, parse_columns, suite
-from sparring.engine import Budget, Engine, RunOutcome, target_executor
 from sparring.errors import ConfigError
-from sparring.judges import resolve_judge
-from sparring.models import ChatModel, resolve_model
-from sparring.store import RunStore
+from sparring.models import ChatModel
+from sparring.scan.config import ScanConfig
 from sparring.types import AttemptSpec, Behavior, GenerationParams, Message, content_hash
 
 #: The technique used for benign behaviors: over-refusal is measured on plain requests.
 BENIGN_ATTACK = "direct"
-
-
-@dataclass(frozen=True)
-class ScanResult:
-    """What a finished (or stopped) scan left in the store."""
-
-    run_id: str
-    outcome: RunOutcome
 
 
 def select_behaviors(behaviors: Sequence[Behavior], limit: int | None, seed: int) -> list[Behavior]:
@@ -128,68 +116,3 @@ async def build_plan(
                         )
                     )
     return plan
-
-
-async def run_scan(
-    config: ScanConfig,
-    store: RunStore,
-    *,
-    resume: str | None = None,
-    progress: bool = True,
-    behaviors: Sequence[Behavior] | None = None,
-    say: Callable[[str], None] | None = None,
-) -> ScanResult:
-    """Run (or resume) a scan into ``store``; the reports are rendered from the store after.
-
-    Every model (target, helper, the judge's) passes its pre-flight check before the run is
-    created, so a dead endpoint leaves nothing in the store. ``behaviors`` are those of
-    ``load_scan_behaviors(config)``, when the caller has loaded them already (to check its
-    input before it opens the store); ``say`` receives note lines (how a behaviors file
-    was read). A resume runs the attempts that failed before again.
-    Raises RunFailedError when the first attempts all fail at the model.
-    """
-    if behaviors is None:
-        behaviors = load_scan_behaviors(config, say)
-    target = resolve_model(config.target, config.target_options)
-    helper = resolve_model(config.helper) if config.helper else None
-    judge = resolve_judge(config.judge)
-    try:
-        for model in (target, helper):
-            if model is not None:
-                await model.check()
-        await judge.check()
-        plan = await build_plan(config, behaviors, helper)
-        if resume is None:
-            run_id = store.create_run(
-                "scan",
-                config.model_dump(mode="json"),
-                config.seed,
-                {
-                    "target": config.target,
-                    "judge": judge.id,
-                    **({"helper": config.helper} if config.helper else {}),
-                },
-            )
-            store.add_behaviors(run_id, behaviors)
-        else:
-            run_id = resume
-        engine = Engine(
-            store,
-            run_id,
-            concurrency=config.concurrency,
-            budget=Budget(max_requests=config.max_requests, time_limit_s=config.time_limit_s),
-            progress=progress,
-        )
-        executor = target_executor(
-            target,
-            [judge],
-            {b.id: b for b in behaviors},
-            store=store,
-        )
-        outcome = await engine.run(plan, executor, retry_errors=resume is not None)
-    finally:
-        await target.aclose()
-        await judge.aclose()
-        if helper is not None:
-            await helper.aclose()
-    return ScanResult(run_id=run_id, outcome=outcome)

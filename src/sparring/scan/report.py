@@ -1,4 +1,4 @@
-"""From a stored run to its reports: the glue between the store, metrics and report layers."""
+"""From a stored scan to its reports: the glue between the store, metrics and report layers."""
 
 from __future__ import annotations
 
