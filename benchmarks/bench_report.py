@@ -12,12 +12,14 @@ import argparse
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import numpy as np
 
-from sparring.metrics import RunInfo, ScanData, summarize
+from sparring.metrics import ScanData, summarize
 from sparring.report import compare, render_html, to_json, to_junit
+from sparring.store.records import RunRecord
 from sparring.types import AttemptResult, AttemptSpec, Behavior, Completion, Label, Message, Verdict
 
 T = TypeVar("T")
@@ -56,7 +58,17 @@ def simulated(behaviors: int, techniques: int, samples: int, seed: int) -> ScanD
                         verdicts=(Verdict(label=label, judge_id="bench@1"),),
                     )
                 )
-    return ScanData(run=RunInfo(id=f"bench-{seed}", seed=seed), behaviors=rows, attempts=attempts)
+    run = RunRecord(
+        id=f"bench-{seed}",
+        kind="scan",
+        created_at=datetime(2025, 1, 1, tzinfo=UTC),
+        status="finished",
+        config={},
+        seed=seed,
+        model_ids={},
+        versions={},
+    )
+    return ScanData(run=run, behaviors=rows, attempts=attempts)
 
 
 def timed(name: str, step: Callable[[], T]) -> T:

@@ -37,8 +37,9 @@ from rich.console import Console
 
 from sparring.dart import report
 from sparring.dart.config import DartConfig, load_dart_config
-from sparring.dart.evaluation import rate, rate_line
 from sparring.dart.loop import run_dart
+from sparring.report.formatting import rate_line
+from sparring.stats import Rate, rate
 from sparring.store import RunStore
 
 
@@ -60,6 +61,11 @@ def compare(now: dict[str, Any], base: dict[str, Any]) -> str:
     return "intervals overlap"
 
 
+def stored_line(stored: dict[str, Any]) -> str:
+    """A rate of a stored payload or table row as one line of text."""
+    return rate_line(Rate.from_dict(stored))
+
+
 def verdict_lines(rows: list[dict[str, Any]]) -> list[str]:
     """What the acceptance test asks, read off the table rows."""
     by_method = {row["method"]: row for row in rows}
@@ -72,9 +78,9 @@ def verdict_lines(rows: list[dict[str, Any]]) -> list[str]:
         vr, vr0 = row["vr_held_out"], base["vr_held_out"]
         order = compare(vr, vr0)
         lines.append(
-            f"{method}: held-out VR {rate_line(vr)} vs base {rate_line(vr0)}; {order}"
-            f"; over-refusal {rate_line(row['over_refusal'])} vs base "
-            f"{rate_line(base['over_refusal'])}"
+            f"{method}: held-out VR {stored_line(vr)} vs base {stored_line(vr0)}; {order}"
+            f"; over-refusal {stored_line(row['over_refusal'])} vs base "
+            f"{stored_line(base['over_refusal'])}"
         )
     if "dart" in by_method and "mart" in by_method:
         dart, mart = by_method["dart"]["vr_held_out"], by_method["mart"]["vr_held_out"]

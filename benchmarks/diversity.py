@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sparring.dart.diversity import DiversityArchive, Matrix
+from sparring.dart.diversity import DiversityArchive
+from sparring.text import Matrix
 
 DIM = 384
 WORDS = [

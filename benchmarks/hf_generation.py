@@ -5,7 +5,7 @@ tokens per second (end to end, prompt processing included, all rows together) fo
 (eight calls in turn), batch 8 (one call), eight concurrent one-conversation calls (which
 the backend coalesces into batches), and on CPU batch 1 again with bfloat16 weights.
 
-    python benchmarks/hf_generation.py [--spec hf/builtin:qwen2.5-coder-0.5b]
+    python benchmarks/hf_generation.py [--spec hf/builtin/qwen2.5-coder-0.5b]
         [--max-tokens 32] [--threads N]
 """
 
@@ -66,7 +66,7 @@ def report(label: str, seconds: float, tokens: int) -> None:
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--spec", default="hf/builtin:qwen2.5-coder-0.5b")
+    parser.add_argument("--spec", default="hf/builtin/qwen2.5-coder-0.5b")
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()

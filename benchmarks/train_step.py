@@ -141,7 +141,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sparring-train-bench-") as tmp:
         for name in args.models.split(","):
             start = time.perf_counter()
-            model, tokenizer = load_pretrained(f"builtin:{name}", model_id=name, device="cpu")
+            model, tokenizer = load_pretrained(f"builtin/{name}", model_id=name, device="cpu")
             print(f"{name}: loaded in {time.perf_counter() - start:.0f} s")
             trained: Any = None
             adapter_dir = Path()

@@ -28,8 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sparring.metrics import RunInfo, ScanData, summarize
+from sparring.metrics import ScanData, summarize
 from sparring.report import write_html
+from sparring.store.records import RunRecord
 from sparring.types import AttemptResult, AttemptSpec, Behavior, Completion, Label, Message, Verdict
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -177,12 +178,13 @@ def demo_report(folder: Path, *, redact: bool) -> Path:
             reply = Completion(text=f"(simulated {label} reply to {b.id})", latency_s=0.4)
             verdict = Verdict(label=label, judge_id="simulated@0", p_unsafe=float(u))
             attempts.append(AttemptResult(spec=spec, completions=(reply,), verdicts=(verdict,)))
-    run = RunInfo(
+    run = RunRecord(
         id="demo-jbb",
+        kind="scan",
+        status="finished",
         config={"techniques": list(techniques)},
         seed=0,
-        model_ids={"target": "builtin/simulated"},
-        judge_id="simulated@0",
+        model_ids={"target": "builtin/simulated", "judge": "simulated@0"},
         created_at=datetime.now(UTC),
         versions={"sparring": "demo"},
     )

@@ -18,7 +18,7 @@ fi
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 
 "${pip[@]}" install --upgrade pip
-# torch first and pinned: left to the resolver, sentence-transformers would pull the newest
+# torch first and pinned: left to the resolver, transformers and peft would pull the newest
 # torch, a multi-GB CUDA build. 2.13.0 is the CPU build this project is tested with.
 "${pip[@]}" install "torch==2.13.0"
 # llama-cpp-python compiles llama.cpp from source here (about 5 minutes on 2 cores).

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from sparring.metrics import RunInfo, ScanData
+from sparring.metrics import ScanData
+from sparring.store.records import RunRecord
 from sparring.types import AttemptResult, AttemptSpec, Behavior, Completion, Label, Message, Verdict
 
 PRIMARY = "rules@1"
@@ -57,14 +58,16 @@ def attempt(
     return AttemptResult(spec=spec, completions=(completion,), verdicts=tuple(verdicts))
 
 
-def run_info(run_id: str = "run-a", target: str = "builtin/smollm2-135m", seed: int = 7) -> RunInfo:
-    """Provenance with every field filled, so reports have something to show."""
-    return RunInfo(
+def run_info(
+    run_id: str = "run-a", target: str = "builtin/smollm2-135m", seed: int = 7
+) -> RunRecord:
+    """A stored run with every field filled, so reports have something to show."""
+    return RunRecord(
         id=run_id,
+        kind="scan",
         config={"techniques": ["direct", "base64"], "samples": 2, "max_tokens": 128},
         seed=seed,
-        model_ids={"target": target, "judge": "builtin/qwen2.5-coder-0.5b"},
-        judge_id=PRIMARY,
+        model_ids={"target": target, "judge": PRIMARY},
         created_at=datetime(2025, 3, 1, 12, 0, tzinfo=UTC),
         finished_at=datetime(2025, 3, 1, 12, 30, tzinfo=UTC),
         status="finished",

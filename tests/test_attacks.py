@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,7 @@ from sparring.attacks.template_file import Template
 from sparring.errors import ConfigError
 from sparring.models.openai_http import OpenAICompatibleModel
 from sparring.testing import ChatRequest, Fault, OpenAIServer
-from sparring.types import Behavior
+from sparring.types import Behavior, GenerationParams
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("SPARRING_DATA_DIR", REPO.parent / "shared" / "data"))
@@ -98,14 +99,31 @@ async def helper(helper_server: OpenAIServer) -> AsyncIterator[OpenAICompatibleM
     await model.aclose()
 
 
-def context_for(
-    attack: Attack, helper: OpenAICompatibleModel | None, seed: int = 0
-) -> AttackContext:
-    return AttackContext(
-        seed=seed,
-        helper=helper if attack.needs_helper else None,
-        templates_file=GPTFUZZER_CSV,
-    )
+def make(name: str) -> Attack[Any]:
+    """The attack with the options it needs here (the GPTFuzzer templates file)."""
+    return get_attack(name, file=GPTFUZZER_CSV) if name == "template-file" else get_attack(name)
+
+
+async def realize(
+    attack: Attack[Any],
+    behavior: Behavior,
+    helper: OpenAICompatibleModel | None = None,
+    seed: int = 0,
+) -> list[AttackPrompt]:
+    """Realise ``attack`` as a scan does: its helper requests answered by ``helper`` first."""
+    if helper is None:
+        return await attack.realize(behavior, AttackContext(seed=seed))
+    asking = AttackContext(seed=seed, helper_id=helper.id)
+    requests = attack.helper_requests(behavior, asking)
+    answers = {
+        r: (await helper.generate([list(r.messages)], GenerationParams()))[0] for r in requests
+    }
+    ctx = AttackContext(seed=seed, helper_id=helper.id, answers=answers)
+    return await attack.realize(behavior, ctx)
+
+
+def helper_for(attack: Attack[Any], helper: OpenAICompatibleModel) -> OpenAICompatibleModel | None:
+    return helper if attack.needs_helper else None
 
 
 def all_text(prompt: AttackPrompt) -> str:
@@ -149,8 +167,8 @@ def assert_carries_request(name: str, prompt: AttackPrompt, behavior: Behavior) 
 async def test_every_attack_realizes_valid_prompts_carrying_the_request(
     name: str, behavior: Behavior, helper: OpenAICompatibleModel
 ) -> None:
-    attack = get_attack(name)
-    prompts = await attack.realize(behavior, context_for(attack, helper))
+    attack = make(name)
+    prompts = await realize(attack, behavior, helper_for(attack, helper))
     assert prompts
     for prompt in prompts:
         assert_valid(prompt)
@@ -161,18 +179,18 @@ async def test_every_attack_realizes_valid_prompts_carrying_the_request(
 async def test_realisation_is_deterministic_for_a_seed(
     name: str, helper: OpenAICompatibleModel
 ) -> None:
-    attack = get_attack(name)
-    first = await attack.realize(CONTEXTUAL, context_for(attack, helper, seed=7))
-    second = await attack.realize(CONTEXTUAL, context_for(attack, helper, seed=7))
+    attack = make(name)
+    first = await realize(attack, CONTEXTUAL, helper_for(attack, helper), seed=7)
+    second = await realize(attack, CONTEXTUAL, helper_for(attack, helper), seed=7)
     assert first == second
 
 
 @pytest.mark.parametrize("name", SEEDED)
 async def test_seeded_choices_differ_across_seeds(name: str, helper: OpenAICompatibleModel) -> None:
-    attack = get_attack(name)
+    attack = make(name)
     realisations = set()
     for seed in range(8):
-        [prompt] = await attack.realize(BENIGN, context_for(attack, helper, seed=seed))
+        [prompt] = await realize(attack, BENIGN, helper_for(attack, helper), seed=seed)
         realisations.add(prompt.model_dump_json())
     assert len(realisations) > 1
 
@@ -232,7 +250,7 @@ def test_get_attack_names_the_known_attacks_for_an_unknown_name() -> None:
 
 
 def test_get_attack_rejects_an_option_the_technique_lacks() -> None:
-    with pytest.raises(ConfigError, match="attack 'direct' does not take"):
+    with pytest.raises(ConfigError, match="attack direct has no option 'shots'"):
         get_attack("direct", shots=3)
 
 
@@ -296,8 +314,9 @@ def test_gptfuzzer_csv_loads_every_template_with_its_id() -> None:
 
 
 async def test_template_file_replaces_the_gptfuzzer_placeholder_with_the_request() -> None:
-    ctx = AttackContext(templates_file=GPTFUZZER_CSV)
-    [prompt] = await get_attack("template-file").realize(BENIGN, ctx)
+    [prompt] = await get_attack("template-file", file=GPTFUZZER_CSV).realize(
+        BENIGN, AttackContext()
+    )
     assert "[INSERT PROMPT HERE]" not in all_text(prompt)
     assert BENIGN.text in all_text(prompt)
     assert prompt.meta["templates_file"] == str(GPTFUZZER_CSV)
@@ -384,7 +403,7 @@ async def test_many_shot_defaults_to_eight_pairs_to_fit_small_contexts() -> None
 
 
 def test_many_shot_rejects_zero_shots() -> None:
-    with pytest.raises(ConfigError, match="shots=0"):
+    with pytest.raises(ConfigError, match="many-shot option 'shots'"):
         get_attack("many-shot", shots=0)
 
 
@@ -419,7 +438,7 @@ def test_past_tense_rules_ask_how_people_did_it(request_: str, question: str) ->
 async def test_past_tense_uses_the_helper_model_when_given(
     helper: OpenAICompatibleModel, helper_server: OpenAIServer
 ) -> None:
-    [prompt] = await get_attack("past-tense").realize(BENIGN, AttackContext(helper=helper))
+    [prompt] = await realize(get_attack("past-tense"), BENIGN, helper)
     assert prompt.messages[0].content == f"[translated] {BENIGN.text}"
     assert prompt.meta["rewriter"] == f"helper:{helper.id}"
     assert helper_server.stats().requests == 1
@@ -433,7 +452,7 @@ def test_split_text_pieces_join_back_to_the_text() -> None:
 
 
 def test_payload_splitting_rejects_one_part() -> None:
-    with pytest.raises(ConfigError, match="parts=1"):
+    with pytest.raises(ConfigError, match="payload-splitting option 'parts'"):
         get_attack("payload-splitting", parts=1)
 
 
@@ -445,7 +464,7 @@ async def test_translation_sends_the_helpers_translation_to_the_target(
 ) -> None:
     helper_server.set_responder(lambda request: "Ngicela uchaze indlela yokubhaka isinkwa")
     attack = get_attack("translation", language="Zulu")
-    [prompt] = await attack.realize(BENIGN, AttackContext(helper=helper))
+    [prompt] = await realize(attack, BENIGN, helper)
     assert prompt.messages[0].content == "Ngicela uchaze indlela yokubhaka isinkwa"
     assert prompt.meta == {"language": "Zulu", "translator": helper.id}
     [sent] = helper_server.stats().received
@@ -465,7 +484,7 @@ async def test_translation_reports_a_failed_helper_request(
 ) -> None:
     helper_server.set_faults([Fault.http(500)])
     with pytest.raises(HelperError, match="translation helper"):
-        await get_attack("translation").realize(BENIGN, AttackContext(helper=helper))
+        await realize(get_attack("translation"), BENIGN, helper)
 
 
 async def test_translation_reports_an_empty_helper_answer(
@@ -473,4 +492,4 @@ async def test_translation_reports_an_empty_helper_answer(
 ) -> None:
     helper_server.set_responder(lambda request: "   ")
     with pytest.raises(HelperError, match="empty answer"):
-        await get_attack("translation").realize(BENIGN, AttackContext(helper=helper))
+        await realize(get_attack("translation"), BENIGN, helper)

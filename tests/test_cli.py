@@ -249,7 +249,7 @@ def test_a_run_whose_every_attempt_fails_is_a_failure_not_a_clean_finish(
         )
     assert result.returncode == EXIT_MODEL, result.stderr
     assert "Traceback" not in result.stderr
-    assert "attempts failed at the model" in result.stderr
+    assert "attempts failed at the target model" in result.stderr
     assert "sparring scan --resume" in result.stderr
     [(run_id, status), _] = store_state(store)
     assert status == "failed"

@@ -31,8 +31,8 @@ from sparring.store import RunStore
 
 TINY: dict[str, Any] = {
     "method": "dart",
-    "target": "smollm2-135m",
-    "red": "smollm2-135m",
+    "target": "builtin/smollm2-135m",
+    "red": "builtin/smollm2-135m",
     "iterations": 2,
     "n_seeds": 12,
     "n_eval": 8,

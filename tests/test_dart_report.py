@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sparring.dart.evaluation import helpfulness, rate
+from sparring.dart.evaluation import helpfulness
 from sparring.dart.report import (
     WHY_COLUMNS,
     MethodRun,
@@ -17,10 +17,16 @@ from sparring.dart.report import (
     why_rows,
     write_html,
 )
+from sparring.stats import rate
+
+
+def stored(k: int, n: int) -> dict[str, object]:
+    """A rate as DART step payloads store it."""
+    return rate(k, n).to_dict()
 
 
 def _eval(k: int, n: int) -> dict[str, object]:
-    return {"vr_held_out": rate(k, n), "vr_public": rate(0, 10), "over_refusal": rate(1, 10)}
+    return {"vr_held_out": stored(k, n), "vr_public": stored(0, 10), "over_refusal": stored(1, 10)}
 
 
 def test_relative_reduction_is_the_share_of_violations_removed() -> None:
@@ -54,7 +60,7 @@ def test_table_has_a_base_row_then_one_row_per_finished_run() -> None:
         "dart",
         [
             {"eval": _eval(30, 100), "attacks": None},
-            {"eval": _eval(5, 100), "attacks": {"red_asr": rate(3, 10), "cells_hit": 4}},
+            {"eval": _eval(5, 100), "attacks": {"red_asr": stored(3, 10), "cells_hit": 4}},
         ],
         None,
     )

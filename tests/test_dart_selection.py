@@ -23,7 +23,7 @@ from sparring.dart.diversity import (
     self_bleu,
     tokens,
 )
-from sparring.embeddings import HashingEmbedder
+from sparring.text import HashingEmbedder
 
 
 def test_bleu2_is_one_for_a_copy_and_zero_without_shared_words() -> None:

@@ -17,13 +17,13 @@ def _slot(tmp_path: Path, run: str, weights: bytes) -> ModelSlot:
     adapter = tmp_path / run / "target-r1" / "adapter.gguf"
     adapter.parent.mkdir(parents=True)
     adapter.write_bytes(weights)
-    slot = ModelSlot("target", "qwen2.5-coder-0.5b", tmp_path / run)
+    slot = ModelSlot("target", "builtin/qwen2.5-coder-0.5b", tmp_path / run)
     slot.restore(str(adapter.parent), str(adapter))
     return slot
 
 
 def test_adapters_in_same_named_folders_get_ids_by_their_content(tmp_path: Path) -> None:
-    base = ModelSlot("target", "qwen2.5-coder-0.5b", tmp_path)
+    base = ModelSlot("target", "builtin/qwen2.5-coder-0.5b", tmp_path)
     dart = _slot(tmp_path, "dart-run", b"weights of one run")
     mart = _slot(tmp_path, "mart-run", b"weights of another run")
     again = _slot(tmp_path, "resumed-run", b"weights of one run")
@@ -52,7 +52,7 @@ def test_a_slot_trains_round_after_round_in_one_process(tmp_path: Path) -> None:
         for q, a in [("Say hi.", "Hi there!"), ("Name a colour.", "Blue.")]
     ]
     tiny = {"rank": 4, "alpha": 8.0, "max_steps": 1, "batch_size": 2, "max_len": 64}
-    slot = ModelSlot("red", "smollm2-135m", tmp_path)
+    slot = ModelSlot("red", "builtin/smollm2-135m", tmp_path)
     slot.train(examples, LoRAConfig(**tiny, learning_rate=1e-2), "r1", seed=0)
     first = (slot.adapter_dir, slot.model_id)
     assert first[0] is not None

@@ -27,7 +27,7 @@ from sparring.types import GenerationParams, Message
 
 pytestmark = pytest.mark.slow
 
-SMOL = "builtin:smollm2-135m"
+SMOL = "builtin/smollm2-135m"
 GREEDY = GenerationParams(max_tokens=12)
 SHORT = GenerationParams(max_tokens=3)
 PROMPTS = [

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from sparring.errors import ModelNotFoundError
-from sparring.models import zoo
+from sparring.models import Adapter, ModelOptions, ModelRole, resolve_model, zoo
 from sparring.models.llamacpp import ChatTemplate, LlamaCppModel, TemplateFailure
 from sparring.models.llamacpp_scheduler import Request
 from sparring.types import Completion, GenerationParams, Message
@@ -294,3 +294,34 @@ def test_file_that_is_not_gguf_is_rejected(tmp_path: Path) -> None:
 def test_missing_file_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ModelNotFoundError, match="GGUF file not found"):
         LlamaCppModel(tmp_path / "absent.gguf", model_id="llamacpp/absent")
+
+
+def test_a_llamacpp_spec_naming_no_file_is_model_not_found(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="llamacpp model file not found"):
+        resolve_model(f"llamacpp/{tmp_path / 'absent.gguf'}")
+
+
+def _rank_one_adapter(path: Path) -> Path:
+    """A rank-1 LoRA GGUF for SmolLM2-135M's first query projection."""
+    import gguf
+    import numpy as np
+
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_type(gguf.GGUFType.ADAPTER)
+    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, 1.0)
+    writer.add_tensor("blk.0.attn_q.weight.lora_a", np.full((1, 576), 0.01, dtype=np.float32))
+    writer.add_tensor("blk.0.attn_q.weight.lora_b", np.full((576, 1), 0.01, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+async def test_adapters_in_the_model_options_are_applied(tmp_path: Path) -> None:
+    adapter = _rank_one_adapter(tmp_path / "adapter.gguf")
+    options = ModelOptions(n_ctx=256, adapters=[Adapter(path=str(adapter), scale=0.5)])
+    async with resolve_model(ModelRole(spec="builtin/smollm2-135m", options=options)) as built:
+        assert isinstance(built, LlamaCppModel)
+        assert re.search(r" lora=[0-9a-f]{16}\*0\.5$", built.cache_identity)

@@ -13,12 +13,14 @@ from sparring.metrics import (
     ScanData,
     ScanSummary,
     ScopedRate,
+    summarize,
+)
+from sparring.stats import (
     cohen_kappa,
     fisher_exact,
     fisher_min_p,
     newcombe_difference,
     rate,
-    summarize,
     tarone,
     wilson,
 )

@@ -45,7 +45,7 @@ from sparring.types import GenerationParams, Message  # noqa: E402
 pytestmark = pytest.mark.slow
 
 SMOL = "smollm2-135m"
-STUDENT_ID = f"hf/builtin:{SMOL}"
+STUDENT_ID = f"hf/builtin/{SMOL}"
 PHRASE = "The purple walrus dances at midnight."
 QUESTION = (
     Message(role="system", content="Be brief."),
@@ -74,7 +74,7 @@ def one_thread() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def smol() -> tuple[Any, Any]:
-    return load_pretrained(f"builtin:{SMOL}", model_id=f"hf/builtin:{SMOL}", device="cpu")
+    return load_pretrained(f"builtin/{SMOL}", model_id=f"hf/builtin/{SMOL}", device="cpu")
 
 
 def fresh(smol: tuple[Any, Any]) -> tuple[Any, Any]:

@@ -281,7 +281,7 @@ def check_store(store: Path) -> CheckResult:
 
 def check_endpoint(model: str | None, base_url: str | None) -> CheckResult:
     """Resolve an HTTP model spec and ask its server whether it answers."""
-    from sparring.models import ModelOptions, parse_spec, resolve_model
+    from sparring.models import ModelOptions, get_backend, parse_spec, resolve_model
 
     name = f"endpoint {model or base_url}"
     if model is None:
@@ -295,7 +295,7 @@ def check_endpoint(model: str | None, base_url: str | None) -> CheckResult:
             await chat.aclose()
 
     try:
-        if parse_spec(model).provider in ("builtin", "llamacpp", "hf"):
+        if get_backend(parse_spec(model).provider).local:
             return CheckResult(name, True, "a local model, not an endpoint", skipped=True)
         asyncio.run(probe())
     except SparringError as exc:

@@ -60,3 +60,12 @@ class RunFailedError(SparringError):
 
 class StoreError(SparringError):
     """A run store that cannot be opened, or a run id that is not in it."""
+
+
+class StageStopped(Exception):
+    """A stage of a multi-stage run (DART) ended early by Ctrl-C, SIGTERM or a budget;
+    what finished is stored and ``run_id`` can be resumed."""
+
+    def __init__(self, status: str, run_id: str) -> None:
+        super().__init__(status)
+        self.run_id = run_id

@@ -18,47 +18,26 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from sparring.errors import ConfigError, DataError
-from sparring.stats import (
-    Z_95,
-    Rate,
-    cohen_kappa,
-    fisher_exact,
-    fisher_min_p,
-    newcombe_difference,
-    rate,
-    tarone,
-    wilson,
-)
-from sparring.types import AttemptResult, Behavior, Label
+from sparring.stats import Rate, cohen_kappa, rate
+from sparring.store.records import RunRecord
+from sparring.types import AttemptResult, Behavior, Label, is_helper_attack
 
 __all__ = [
     "SCORED",
-    "Z_95",
     "JudgeAgreement",
     "Metric",
     "Outcome",
-    "Rate",
-    "RunInfo",
     "ScanData",
     "ScanSummary",
     "Scope",
     "ScopedRate",
     "Trial",
-    "cohen_kappa",
-    "fisher_exact",
-    "fisher_min_p",
-    "newcombe_difference",
-    "rate",
     "summarize",
     "tally_rate",
-    "tarone",
-    "wilson",
 ]
 
 
@@ -77,27 +56,11 @@ SCORED = frozenset({Outcome.UNSAFE, Outcome.SAFE, Outcome.REFUSAL})
 
 
 @dataclass(frozen=True)
-class RunInfo:
-    """Provenance of one run. Field names follow ``sparring.store``'s run record; times are
-    timezone-aware UTC and ``judge_id`` names the judge the run was configured with."""
-
-    id: str
-    config: Mapping[str, Any] = field(default_factory=dict)
-    seed: int | None = None
-    model_ids: Mapping[str, str] = field(default_factory=dict)
-    judge_id: str | None = None
-    created_at: datetime | None = None
-    finished_at: datetime | None = None
-    status: str = "finished"
-    versions: Mapping[str, Any] = field(default_factory=dict)
-    kind: str = "scan"
-
-
-@dataclass(frozen=True)
 class ScanData:
     """Everything a scan report is computed from: the run, its behaviors and its attempts."""
 
-    run: RunInfo
+    run: RunRecord
+    """The run as stored (id, config, seed, model ids, times, versions)."""
     behaviors: Sequence[Behavior]
     attempts: Sequence[AttemptResult]
 
@@ -208,7 +171,7 @@ class JudgeAgreement:
 class ScanSummary:
     """Every rate of one scan, the trials behind them and who judged them."""
 
-    run: RunInfo
+    run: RunRecord
     primary_judge: str | None
     judges: tuple[str, ...]
     rates: tuple[ScopedRate, ...]
@@ -265,7 +228,9 @@ def summarize(
     the per-family ASR; techniques it does not name fall in family ``unknown``.
     """
     behaviors = {b.id: b for b in data.behaviors}
-    judges = _judge_ids(data.attempts)
+    # Helper calls made while planning are stored with the run but are not trials.
+    attempts = [a for a in data.attempts if not is_helper_attack(a.spec.attack)]
+    judges = _judge_ids(attempts)
     if primary_judge is not None and primary_judge not in judges:
         known = ", ".join(judges) or "none"
         raise ConfigError(
@@ -273,7 +238,7 @@ def summarize(
             f"pick one of: {known}"
         )
     primary = primary_judge or (judges[0] if judges else None)
-    trials = tuple(_trial(a, behaviors, primary, families, data.run.id) for a in data.attempts)
+    trials = tuple(_trial(a, behaviors, primary, families, data.run.id) for a in attempts)
     harmful = [t for t in trials if not t.benign]
     benign = [t for t in trials if t.benign]
 
@@ -305,7 +270,7 @@ def summarize(
         judges=judges,
         rates=tuple(rates),
         trials=trials,
-        agreement=_agreement(data.attempts, judges),
+        agreement=_agreement(attempts, judges),
     )
 
 

@@ -1,13 +1,15 @@
 """Proportions and the tests on them: Wilson intervals, Newcombe differences, Fisher's exact
-test, Holm's correction and Cohen's kappa. Pure functions on counts; rates are probabilities
-in 0..1.
+test, Tarone's correction and Cohen's kappa. Pure functions on counts; rates are
+probabilities in 0..1. ``Rate`` is the one type of a rate with its interval, in scans and
+DART alike.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 Z_95 = 1.959963984540054
 """Standard normal quantile for a two-sided 95% interval."""
@@ -21,10 +23,33 @@ class Rate:
     """
 
     k: int
+    """Successes."""
     n: int
+    """Trials."""
     value: float | None
+    """k / n, a probability; None when n = 0."""
     low: float
+    """Lower end of the 95% interval, a probability."""
     high: float
+    """Upper end of the 95% interval, a probability."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form stored in DART step payloads and reports: ``{"k", "n", "value",
+        "low", "high"}`` in that order."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, stored: Mapping[str, Any]) -> Rate:
+        """A rate from its JSON form (``to_dict``); other keys stored beside it (counts of
+        errors, unscorable answers) are ignored, and the stored interval is kept as it is."""
+        value = stored["value"]
+        return cls(
+            k=int(stored["k"]),
+            n=int(stored["n"]),
+            value=None if value is None else float(value),
+            low=float(stored["low"]),
+            high=float(stored["high"]),
+        )
 
 
 def wilson(k: int, n: int, z: float = Z_95) -> tuple[float, float]:

@@ -103,6 +103,16 @@ class Verdict(Frozen):
     rationale: str | None = None
 
 
+HELPER_ATTACK_PREFIX = "helper:"
+"""How the ``attack`` of a helper-model call made while planning begins (``helper:NAME``):
+such attempts are stored with the run but are not target attempts, and no rate counts them."""
+
+
+def is_helper_attack(attack: str) -> bool:
+    """True for the ``attack`` of a helper call made while planning (see HELPER_ATTACK_PREFIX)."""
+    return attack.startswith(HELPER_ATTACK_PREFIX)
+
+
 class AttemptSpec(Frozen):
     """One planned interaction with the target, fully determined before it runs.
 

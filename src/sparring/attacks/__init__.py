@@ -1,32 +1,28 @@
 """The attack catalogue: techniques that turn a Behavior into prompts for the target.
 
-Importing this package registers every built-in technique in ``ATTACKS``; one module per
-family (``templates``, ``competing``, ``scenario``, ``splitting``, ``encoding``,
-``manyshot``, ``translation``, ``multiturn``), so the catalogue reads as a folder.
+One module per family (``templates``, ``competing``, ``scenario``, ``splitting``,
+``encoding``, ``manyshot``, ``translation``, ``multiturn``), so the catalogue reads as a
+folder. Importing this package imports every module in it, whose ``@register`` decorators
+fill ``ATTACKS``: adding a technique is adding one file.
 """
 
-from sparring.attacks import (
-    competing,
-    direct,
-    encoding,
-    manyshot,
-    multiturn,
-    scenario,
-    splitting,
-    template_file,
-    templates,
-    translation,
-)
+import importlib
+import pkgutil
+
 from sparring.attacks.base import (
     ATTACKS,
     FAMILIES,
     Attack,
+    AttackChoice,
     AttackContext,
     AttackPrompt,
     HelperError,
+    HelperRequest,
     behavior_rng,
     fold_context,
     get_attack,
+    helper_answer,
+    helper_request,
     list_attacks,
     register,
     request_text,
@@ -34,30 +30,27 @@ from sparring.attacks.base import (
 from sparring.attacks.encoding import CODECS, decode
 from sparring.attacks.template_file import load_templates
 
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
 __all__ = [
     "ATTACKS",
     "CODECS",
     "FAMILIES",
     "Attack",
+    "AttackChoice",
     "AttackContext",
     "AttackPrompt",
     "HelperError",
+    "HelperRequest",
     "behavior_rng",
-    "competing",
     "decode",
-    "direct",
-    "encoding",
     "fold_context",
     "get_attack",
+    "helper_answer",
+    "helper_request",
     "list_attacks",
     "load_templates",
-    "manyshot",
-    "multiturn",
     "register",
     "request_text",
-    "scenario",
-    "splitting",
-    "template_file",
-    "templates",
-    "translation",
 ]

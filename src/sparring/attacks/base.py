@@ -1,9 +1,14 @@
 """The Attack interface, the registry of techniques, and helpers every technique shares.
 
 An attack turns a Behavior into one or more AttackPrompts: the messages sent first and the
-user turns that follow. Realisations are pure functions of (attack, seed, behavior id) plus,
-for model-driven transforms, the helper model's answers, so a re-run plans the same
-attempts and the store's content keys match.
+user turns that follow. Realisations are pure functions of (attack, options, seed, behavior
+id) plus, for model-driven transforms, the helper model's answers, so a re-run plans the
+same attempts and the store's content keys match.
+
+A model-driven transform works in two steps, so that its helper calls are engine attempts
+(stored, budgeted, cached, resumed) rather than calls of its own: ``helper_requests`` says
+what it needs to ask the helper, and ``realize`` reads the answers from
+``AttackContext.answers``.
 """
 
 from __future__ import annotations
@@ -12,15 +17,15 @@ import hashlib
 import random
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
-from pydantic import Field
+from pydantic import BaseModel, Field, model_serializer, model_validator
 
 from sparring.errors import EXIT_MODEL, ConfigError, SparringError
-from sparring.models.base import ChatModel
-from sparring.types import Behavior, Frozen, GenerationParams, Message
+from sparring.registry import NoOptions, Registry, parse_options
+from sparring.types import Behavior, Completion, Frozen, Message
 
 FAMILIES: tuple[str, ...] = (
     "baseline",
@@ -37,6 +42,8 @@ FAMILIES: tuple[str, ...] = (
 Access = Literal["black-box", "white-box"]
 
 _KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
 
 
 class HelperError(SparringError):
@@ -60,25 +67,35 @@ class AttackPrompt(Frozen):
     )
 
 
-@dataclass
+class HelperRequest(Frozen):
+    """One call to the helper model that a transform needs before it can realise a prompt.
+
+    The scan runs these as engine attempts; ``realize`` then finds the answer under the
+    same request in ``AttackContext.answers``.
+    """
+
+    purpose: str = Field(description="The transform asking, for messages: 'translation'.")
+    messages: tuple[Message, ...] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
 class AttackContext:
     """What a realisation may draw on besides the behavior."""
 
     seed: int = 0
     """Run seed; with the behavior id it fixes every random choice of a technique."""
-    helper: ChatModel | None = None
-    """Model for model-driven transforms (translation, paraphrase); None when not given."""
-    params: GenerationParams = field(default_factory=lambda: GenerationParams.model_validate({}))
-    """Decoding settings for calls to ``helper``."""
-    templates_file: Path | None = None
-    """User template file for the ``template-file`` attack."""
+    helper_id: str | None = None
+    """Id of the helper model for model-driven transforms; None when the scan has none."""
+    answers: Mapping[HelperRequest, Completion] = field(default_factory=dict)
+    """The helper's completions of the requests that ``helper_requests`` returned."""
 
 
-class Attack(ABC):
+class Attack(ABC, Generic[OptionsT]):
     """A jailbreak technique: Behavior -> AttackPrompts.
 
-    Subclasses set the class attributes and implement ``realize``; ``@register`` makes them
-    available by name. Constructor keyword arguments are the technique's options.
+    Subclasses set the class attributes, including ``Options`` (the pydantic model of the
+    technique's options; NoOptions when it takes none), and implement ``realize``;
+    ``@register`` makes them available by name.
     """
 
     name: ClassVar[str]
@@ -88,19 +105,32 @@ class Attack(ABC):
     description: ClassVar[str]
     """One line for catalogue listings."""
     needs_helper: ClassVar[bool] = False
-    """True when ``realize`` cannot run without ``AttackContext.helper``."""
+    """True when ``realize`` cannot run without a helper model."""
     access: ClassVar[Access] = "black-box"
     """What the technique needs of the target: chat text only, or weights and gradients."""
+    Options: ClassVar[type[BaseModel]] = NoOptions
+    """The technique's options, settable from YAML and ``--attack-option NAME.OPTION=V``."""
+
+    def __init__(self, options: OptionsT | None = None) -> None:
+        self.options: OptionsT = cast(OptionsT, self.Options()) if options is None else options
+
+    def helper_requests(self, behavior: Behavior, ctx: AttackContext) -> list[HelperRequest]:
+        """The helper calls ``realize`` will need for ``behavior``; none by default."""
+        return []
 
     @abstractmethod
     async def realize(self, behavior: Behavior, ctx: AttackContext) -> list[AttackPrompt]:
-        """Turn ``behavior`` into at least one AttackPrompt, deterministically for a seed."""
+        """Turn ``behavior`` into AttackPrompts, deterministically for a seed.
+
+        At least one, except for a model-driven transform whose helper request has no
+        answer yet (a run stopped by its budget): then none.
+        """
 
 
-ATTACKS: dict[str, type[Attack]] = {}
+ATTACKS: Registry[type[Attack[Any]]] = Registry("attack")
 """Every registered technique by name; filled by importing ``sparring.attacks``."""
 
-A = TypeVar("A", bound=type[Attack])
+A = TypeVar("A", bound=type[Attack[Any]])
 
 
 def register(cls: A) -> A:
@@ -110,31 +140,56 @@ def register(cls: A) -> A:
         raise ValueError(f"attack name {name!r} must be kebab-case")
     if cls.family not in FAMILIES:
         raise ValueError(f"attack {name!r} has unknown family {cls.family!r}")
-    if name in ATTACKS and ATTACKS[name] is not cls:
-        raise ValueError(f"attack name {name!r} is registered twice")
-    ATTACKS[name] = cls
+    ATTACKS.register(name)(cls)
     return cls
 
 
-def get_attack(name: str, **options: Any) -> Attack:
+def get_attack(name: str, **options: Any) -> Attack[Any]:
     """Build the attack registered as ``name`` with the given options.
 
     Raises ConfigError naming the known attacks for an unknown name, and naming the
-    option for one the technique does not take.
+    option for one the technique does not take or a bad value.
     """
     cls = ATTACKS.get(name)
-    if cls is None:
-        known = ", ".join(sorted(ATTACKS))
-        raise ConfigError(f"unknown attack {name!r}; choose one of: {known}")
-    try:
-        return cls(**options)
-    except TypeError as err:
-        raise ConfigError(f"attack {name!r} does not take these options: {err}") from None
+    return cls(parse_options(cls.Options, options, f"attack {name}"))
 
 
-def list_attacks() -> list[type[Attack]]:
+def list_attacks() -> list[type[Attack[Any]]]:
     """Registered attack classes, sorted by name."""
-    return [ATTACKS[name] for name in sorted(ATTACKS)]
+    return [cls for _, cls in ATTACKS.items()]
+
+
+class AttackChoice(Frozen):
+    """An attack as a scan names it: its registry name and the options set for it.
+
+    Validates from a name (``"base64"``) or a mapping (``{"name": "translation",
+    "language": "zu"}``) and is written back the same way, a bare name when no option is
+    set. An unknown attack or option, or a bad value, is one ConfigError line.
+    """
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name_or_mapping(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = {"name": value.strip()}
+        if not isinstance(value, Mapping) or not isinstance(value.get("name"), str):
+            raise ValueError("name an attack, or give a mapping with its name and options")
+        values = dict(value)
+        name = values.pop("name")
+        options = {**values.pop("options", {}), **values}
+        parsed = parse_options(ATTACKS.get(name).Options, options, f"attack {name}")
+        return {"name": name, "options": parsed.model_dump(mode="json", exclude_unset=True)}
+
+    @model_serializer
+    def _as_name_or_mapping(self) -> str | dict[str, Any]:
+        return {"name": self.name, **self.options} if self.options else self.name
+
+    def build(self) -> Attack[Any]:
+        """The attack with these options."""
+        return get_attack(self.name, **self.options)
 
 
 def fold_context(text: str, context: str | None) -> str:
@@ -167,19 +222,27 @@ def single_turn(text: str, **meta: Any) -> AttackPrompt:
     return AttackPrompt(messages=(Message(role="user", content=text),), meta=meta)
 
 
-async def ask_helper(ctx: AttackContext, system: str, text: str, purpose: str) -> str:
-    """The helper model's answer to ``text`` under ``system``, stripped.
+def helper_request(system: str, text: str, purpose: str) -> HelperRequest:
+    """The request asking the helper to answer ``text`` under the instructions ``system``;
+    ``purpose`` names the transform in error messages."""
+    messages = (Message(role="system", content=system), Message(role="user", content=text))
+    return HelperRequest(purpose=purpose, messages=messages)
 
-    Raises ConfigError when no helper is configured and HelperError when its request fails
-    or comes back empty; ``purpose`` names the transform in those messages.
+
+def helper_answer(ctx: AttackContext, request: HelperRequest) -> str | None:
+    """The helper's answer to ``request``, stripped; None when it has not been asked yet.
+
+    Raises ConfigError when the scan has no helper, and HelperError when the request failed
+    or came back empty: a transform never silently falls back to something else.
     """
-    if ctx.helper is None:
-        raise ConfigError(f"{purpose} needs a helper model: pass --helper SPEC")
-    conversation = [Message(role="system", content=system), Message(role="user", content=text)]
-    [completion] = await ctx.helper.generate([conversation], ctx.params)
+    if ctx.helper_id is None:
+        raise ConfigError(f"{request.purpose} needs a helper model: pass --helper SPEC")
+    completion = ctx.answers.get(request)
+    if completion is None:
+        return None
     if completion.error is not None:
-        raise HelperError(f"{purpose} helper {ctx.helper.id} failed: {completion.error}")
+        raise HelperError(f"{request.purpose} helper {ctx.helper_id} failed: {completion.error}")
     answer = completion.text.strip()
     if not answer:
-        raise HelperError(f"{purpose} helper {ctx.helper.id} returned an empty answer")
+        raise HelperError(f"{request.purpose} helper {ctx.helper_id} returned an empty answer")
     return answer

@@ -19,6 +19,7 @@ from sparring.attacks.base import (
     request_text,
     single_turn,
 )
+from sparring.registry import NoOptions
 from sparring.types import Behavior
 
 REFUSAL_RULES = (
@@ -72,7 +73,7 @@ STYLE_INSTRUCTION = "Respond to the request below. Style rules: {style}\n\nReque
 
 
 @register
-class RefusalSuppression(Attack):
+class RefusalSuppression(Attack[NoOptions]):
     """The request under rules that forbid apologies and the words refusals are made of."""
 
     name = "refusal-suppression"
@@ -86,7 +87,7 @@ class RefusalSuppression(Attack):
 
 
 @register
-class PrefixInjection(Attack):
+class PrefixInjection(Attack[NoOptions]):
     """The request with an order to open the reply with an affirmative sentence."""
 
     name = "prefix-injection"
@@ -103,7 +104,7 @@ class PrefixInjection(Attack):
 
 
 @register
-class StyleInjection(Attack):
+class StyleInjection(Attack[NoOptions]):
     """The request with a style constraint that crowds out a refusal's usual form."""
 
     name = "style-injection"

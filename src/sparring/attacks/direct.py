@@ -15,11 +15,12 @@ from sparring.attacks.base import (
     request_text,
     single_turn,
 )
+from sparring.registry import NoOptions
 from sparring.types import Behavior
 
 
 @register
-class DirectRequest(Attack):
+class DirectRequest(Attack[NoOptions]):
     """The request, unchanged, as one user message."""
 
     name = "direct"

@@ -11,6 +11,8 @@ context of small local models, and larger counts test long-context targets.
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from sparring.attacks.base import (
     Attack,
     AttackContext,
@@ -19,7 +21,6 @@ from sparring.attacks.base import (
     register,
     request_text,
 )
-from sparring.errors import ConfigError
 from sparring.types import Behavior, Message
 
 MAX_SHOTS = 256
@@ -111,19 +112,22 @@ SHOTS: tuple[tuple[str, str], ...] = (
 """Harmless user requests with an eager assistant reply; shots are drawn from these."""
 
 
+class ManyShotOptions(BaseModel):
+    """Options of the many-shot attack."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shots: int = Field(8, ge=1, le=MAX_SHOTS, description="Faux user/assistant pairs, 1 to 256.")
+
+
 @register
-class ManyShot(Attack):
+class ManyShot(Attack[ManyShotOptions]):
     """A faux dialogue of ``shots`` complied-with requests, then the real request."""
 
     name = "many-shot"
     family = "jailbreak.in-context"
     description = "Many prior turns in which the assistant complies, then the request."
-
-    def __init__(self, shots: int = 8) -> None:
-        """``shots``: number of faux user/assistant pairs before the request, 1 to 256."""
-        if not 1 <= shots <= MAX_SHOTS:
-            raise ConfigError(f"many-shot option shots={shots}: use a value from 1 to {MAX_SHOTS}")
-        self.shots = shots
+    Options = ManyShotOptions
 
     async def realize(self, behavior: Behavior, ctx: AttackContext) -> list[AttackPrompt]:
         """One prompt of 2 * shots + 1 messages; shot order is set by seed and behavior id.
@@ -132,15 +136,19 @@ class ManyShot(Attack):
         """
         rng = behavior_rng(self.name, ctx.seed, behavior)
         order: list[int] = []
-        while len(order) < self.shots:
+        while len(order) < self.options.shots:
             round_ = list(range(len(SHOTS)))
             rng.shuffle(round_)
             order.extend(round_)
-        order = order[: self.shots]
+        order = order[: self.options.shots]
         messages: list[Message] = []
         for index in order:
             question, answer = SHOTS[index]
             messages.append(Message(role="user", content=question))
             messages.append(Message(role="assistant", content=answer))
         messages.append(Message(role="user", content=request_text(behavior)))
-        return [AttackPrompt(messages=tuple(messages), meta={"shots": self.shots, "order": order})]
+        return [
+            AttackPrompt(
+                messages=tuple(messages), meta={"shots": self.options.shots, "order": order}
+            )
+        ]

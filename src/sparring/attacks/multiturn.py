@@ -19,6 +19,7 @@ from sparring.attacks.base import (
     request_text,
 )
 from sparring.attacks.scenario import past_tense_rewrite
+from sparring.registry import NoOptions
 from sparring.types import Behavior, Message
 
 BACKGROUND = (
@@ -44,7 +45,7 @@ REQUEST = (
 
 
 @register
-class CrescendoLite(Attack):
+class CrescendoLite(Attack[NoOptions]):
     """Three user turns escalating from background to the request."""
 
     name = "crescendo-lite"

@@ -19,13 +19,16 @@ from sparring.attacks.base import (
     Attack,
     AttackContext,
     AttackPrompt,
-    ask_helper,
+    HelperRequest,
     behavior_rng,
     fold_context,
+    helper_answer,
+    helper_request,
     register,
     request_text,
     single_turn,
 )
+from sparring.registry import NoOptions
 from sparring.types import Behavior
 
 NESTED_STORY = (
@@ -105,7 +108,7 @@ PAST_TENSE_SYSTEM = (
 
 
 @register
-class FictionalScenario(Attack):
+class FictionalScenario(Attack[NoOptions]):
     """The request set as a task for characters in nested fiction or a stage play."""
 
     name = "fictional-scenario"
@@ -132,24 +135,33 @@ class FictionalScenario(Attack):
 
 
 @register
-class PastTenseReformulation(Attack):
+class PastTenseReformulation(Attack[NoOptions]):
     """The request rewritten as a question about how it was done in the past."""
 
     name = "past-tense"
     family = "jailbreak.scenario"
     description = "Asks how people did it in the past; rules, or a helper model if given."
 
+    def helper_requests(self, behavior: Behavior, ctx: AttackContext) -> list[HelperRequest]:
+        """The helper's rewrite of the request, when the scan has a helper."""
+        if ctx.helper_id is None:
+            return []
+        return [helper_request(PAST_TENSE_SYSTEM, behavior.text, self.name)]
+
     async def realize(self, behavior: Behavior, ctx: AttackContext) -> list[AttackPrompt]:
         """One prompt; with a helper model the rewrite is the helper's, else rule-based.
 
-        Raises HelperError when a configured helper fails, rather than silently changing
+        Raises HelperError when a configured helper failed, rather than silently changing
         the technique under test.
         """
         ending = behavior_rng(self.name, ctx.seed, behavior).choice(PAST_ENDINGS)
-        if ctx.helper is not None:
-            question = await ask_helper(ctx, PAST_TENSE_SYSTEM, behavior.text, "past-tense")
+        if ctx.helper_id is not None:
+            [request] = self.helper_requests(behavior, ctx)
+            question = helper_answer(ctx, request)
+            if question is None:
+                return []
             text = fold_context(question, behavior.context)
-            return [single_turn(text, rewriter=f"helper:{ctx.helper.id}")]
+            return [single_turn(text, rewriter=f"helper:{ctx.helper_id}")]
         rewrite = past_tense_rewrite(behavior.text, ending)
         text = fold_context(rewrite.question, behavior.context)
         return [single_turn(text, rewriter="rules", core=rewrite.core, ending=ending)]

@@ -14,6 +14,8 @@ import itertools
 import json
 import random
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from sparring.attacks.base import (
     Attack,
     AttackContext,
@@ -23,7 +25,6 @@ from sparring.attacks.base import (
     request_text,
     single_turn,
 )
-from sparring.errors import ConfigError
 from sparring.types import Behavior
 
 VARIABLES = "abcdefgh"
@@ -47,24 +48,29 @@ def split_text(text: str, parts: int, rng: random.Random) -> list[str]:
     return [text[start:end] for start, end in itertools.pairwise(bounds)]
 
 
+class PayloadSplittingOptions(BaseModel):
+    """Options of the payload-splitting attack."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    parts: int = Field(
+        3, ge=2, le=len(VARIABLES), description="Fragments the request is cut into, 2 to 8."
+    )
+
+
 @register
-class PayloadSplitting(Attack):
+class PayloadSplitting(Attack[PayloadSplittingOptions]):
     """The request split into variables a, b, c... to be concatenated and answered."""
 
     name = "payload-splitting"
     family = "jailbreak.decomposition"
     description = "Splits the request into string variables the model joins and answers."
-
-    def __init__(self, parts: int = 3) -> None:
-        """``parts``: how many fragments to cut the request into, 2 to 8."""
-        if not 2 <= parts <= len(VARIABLES):
-            raise ConfigError(f"payload-splitting option parts={parts}: use a value from 2 to 8")
-        self.parts = parts
+    Options = PayloadSplittingOptions
 
     async def realize(self, behavior: Behavior, ctx: AttackContext) -> list[AttackPrompt]:
         """One prompt; cut positions are chosen by seed and behavior id, kept in meta."""
         rng = behavior_rng(self.name, ctx.seed, behavior)
-        fragments = split_text(request_text(behavior), self.parts, rng)
+        fragments = split_text(request_text(behavior), self.options.parts, rng)
         names = VARIABLES[: len(fragments)]
         assignments = "\n".join(
             f"{var} = {json.dumps(fragment, ensure_ascii=False)}"

@@ -27,6 +27,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from sparring.attacks.base import (
     Attack,
     AttackContext,
@@ -190,23 +192,35 @@ def templates_for(path: Path) -> tuple[Path, tuple[Template, ...]]:
     return path, _cached(path, stat.st_mtime_ns, stat.st_size)
 
 
+class TemplateFileOptions(BaseModel):
+    """Options of the template-file attack."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: Path | None = Field(None, description="The templates file (JSON, JSONL, CSV, text).")
+
+
 @register
-class TemplateFile(Attack):
+class TemplateFile(Attack[TemplateFileOptions]):
     """The request placed in one template from the user's file, chosen by seed."""
 
     name = "template-file"
     family = "jailbreak.template"
     description = "User templates from a JSON, JSONL, CSV or text file, one per behavior."
+    Options = TemplateFileOptions
 
     async def realize(self, behavior: Behavior, ctx: AttackContext) -> list[AttackPrompt]:
         """One prompt from a template chosen by seed and behavior id.
 
         Raises ConfigError when no templates file is configured or the file is bad.
         """
-        if ctx.templates_file is None:
-            raise ConfigError("template-file needs a templates file: pass --templates PATH")
+        if self.options.file is None:
+            raise ConfigError(
+                "template-file needs a templates file: pass --templates PATH "
+                "(or --attack-option template-file.file=PATH)"
+            )
         # Reading the file blocks; off the event loop it cannot stall other requests.
-        path, templates = await asyncio.to_thread(templates_for, ctx.templates_file)
+        path, templates = await asyncio.to_thread(templates_for, self.options.file)
         template = behavior_rng(self.name, ctx.seed, behavior).choice(templates)
         return [
             single_turn(

@@ -20,6 +20,7 @@ from sparring.attacks.base import (
     request_text,
     single_turn,
 )
+from sparring.registry import NoOptions
 from sparring.types import Behavior
 
 PLACEHOLDER = "{request}"
@@ -68,7 +69,7 @@ def fill(template: str, request: str) -> str:
 
 
 @register
-class RoleplayPersona(Attack):
+class RoleplayPersona(Attack[NoOptions]):
     """The request put to a persona that is told it has no limits."""
 
     name = "roleplay-persona"
@@ -84,7 +85,7 @@ class RoleplayPersona(Attack):
 
 
 @register
-class DeveloperMode(Attack):
+class DeveloperMode(Attack[NoOptions]):
     """The request inside a claim that a policy-free diagnostic mode is on."""
 
     name = "developer-mode"
@@ -97,7 +98,7 @@ class DeveloperMode(Attack):
 
 
 @register
-class AlwaysMachiavellian(Attack):
+class AlwaysMachiavellian(Attack[NoOptions]):
     """The request asked of an amoral advisor character in a dialogue to be written."""
 
     name = "aim"

@@ -10,12 +10,16 @@ translated request, and ``meta['language']`` tells a judge which language to exp
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from sparring.attacks.base import (
     Attack,
     AttackContext,
     AttackPrompt,
-    ask_helper,
+    HelperRequest,
     behavior_rng,
+    helper_answer,
+    helper_request,
     register,
     request_text,
     single_turn,
@@ -33,30 +37,53 @@ TRANSLATOR_SYSTEM = (
 )
 
 
+class TranslationOptions(BaseModel):
+    """Options of the translation attack."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    language: str | None = Field(
+        None, description="Translate into this language; None draws one per behavior."
+    )
+
+    @field_validator("language")
+    @classmethod
+    def _named(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("empty: name a language or omit it")
+        return value.strip() if value else None
+
+
 @register
-class LowResourceTranslation(Attack):
+class LowResourceTranslation(Attack[TranslationOptions]):
     """The request translated into a low-resource language by the helper model."""
 
     name = "translation"
     family = "jailbreak.multilingual"
     description = "The request translated into a low-resource language by a helper model."
     needs_helper = True
+    Options = TranslationOptions
 
-    def __init__(self, language: str | None = None) -> None:
-        """``language``: translate into this language; None draws one per behavior."""
-        if language is not None and not language.strip():
-            raise ConfigError("translation option language is empty: name a language or omit it")
-        self.language = language.strip() if language else None
+    def helper_requests(self, behavior: Behavior, ctx: AttackContext) -> list[HelperRequest]:
+        """The translation of the request; ConfigError without a helper model."""
+        return [self._translation(behavior, ctx)[1]]
 
     async def realize(self, behavior: Behavior, ctx: AttackContext) -> list[AttackPrompt]:
         """One prompt holding the helper's translation.
 
-        Raises ConfigError without a helper model and HelperError when it fails.
+        Raises ConfigError without a helper model and HelperError when it failed.
         """
-        if ctx.helper is None:
+        language, request = self._translation(behavior, ctx)
+        translated = helper_answer(ctx, request)
+        if translated is None:
+            return []
+        return [single_turn(translated, language=language, translator=ctx.helper_id)]
+
+    def _translation(self, behavior: Behavior, ctx: AttackContext) -> tuple[str, HelperRequest]:
+        """The target language for ``behavior`` and the request that translates into it."""
+        if ctx.helper_id is None:
             raise ConfigError("translation needs a helper model: pass --helper SPEC")
         rng = behavior_rng(self.name, ctx.seed, behavior)
-        language = self.language or rng.choice(LOW_RESOURCE_LANGUAGES)
+        language = self.options.language or rng.choice(LOW_RESOURCE_LANGUAGES)
         system = TRANSLATOR_SYSTEM.replace("{language}", language)
-        translated = await ask_helper(ctx, system, request_text(behavior), "translation")
-        return [single_turn(translated, language=language, translator=ctx.helper.id)]
+        return language, helper_request(system, request_text(behavior), self.name)

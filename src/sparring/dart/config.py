@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from sparring.config_files import read_yaml, validate_config
 from sparring.train.config import LoRAConfig
 from sparring.types import Frozen
+
+TRAINABLE_PROVIDERS = ("builtin", "llamacpp")
+"""Providers a DART model may have: the loop trains GGUF models and runs them in llama.cpp."""
 
 Method = Literal["dart", "mart", "dart-no-diversity", "dart-no-active"]
 
@@ -27,9 +30,13 @@ class DartConfig(Frozen):
 
     method: Method = "dart"
     target: str = Field(
-        "qwen2.5-coder-0.5b", description="Zoo name or GGUF path of the target to harden."
+        "builtin/qwen2.5-coder-0.5b",
+        description="Model spec of the target to harden: builtin/NAME or llamacpp/PATH.gguf.",
     )
-    red: str = Field("qwen2.5-coder-0.5b", description="Zoo name or GGUF path of the red model.")
+    red: str = Field(
+        "builtin/qwen2.5-coder-0.5b",
+        description="Model spec of the red model: builtin/NAME or llamacpp/PATH.gguf.",
+    )
     judge: str = Field("embedded", description="Safety judge spec.")
     seed: int = 0
     iterations: int = Field(4, ge=1, description="Red/target rounds N.")
@@ -101,6 +108,21 @@ class DartConfig(Frozen):
     global_diversity: bool | None = Field(None, description="Overrides the method's flag.")
     active_learning: bool | None = Field(None, description="Overrides the method's flag.")
 
+    @field_validator("target", "red")
+    @classmethod
+    def _trainable_spec(cls, value: str) -> str:
+        provider, sep, name = value.strip().partition("/")
+        if sep and name and provider in TRAINABLE_PROVIDERS:
+            return value.strip()
+        if not sep:
+            raise ValueError(
+                f"{value!r} is not a model spec; write builtin/{value} for a zoo model"
+            )
+        raise ValueError(
+            f"DART trains models that llama.cpp runs: write builtin/NAME for a zoo model or "
+            f"llamacpp/PATH.gguf for a GGUF file, not {value!r}"
+        )
+
     @model_validator(mode="after")
     def _check(self) -> DartConfig:
         if self.n_seeds < self.red_requests // 4:
@@ -124,5 +146,20 @@ def load_dart_config(path: Path, overrides: dict[str, Any] | None = None) -> Dar
 
 
 def dart_config(values: dict[str, Any], source: str = "DART options") -> DartConfig:
-    """Validate a dict of DART fields (a stored run's config, or overrides)."""
-    return validate_config(DartConfig, values, source)
+    """Validate a dict of DART fields (a stored run's config, or overrides).
+
+    Runs stored before model specs had one grammar named the target and red model bare (a
+    zoo name or a GGUF path); those are read as ``builtin/NAME`` or ``llamacpp/PATH`` so
+    such a run still resumes (its model ids, and so its cached replies, are unchanged).
+    """
+    upgraded = dict(values)
+    for role in ("target", "red"):
+        if role in upgraded:
+            upgraded[role] = _legacy_spec(upgraded[role])
+    return validate_config(DartConfig, upgraded, source)
+
+
+def _legacy_spec(value: Any) -> Any:
+    if not isinstance(value, str) or value.partition("/")[0] in TRAINABLE_PROVIDERS:
+        return value
+    return f"llamacpp/{value}" if value.lower().endswith(".gguf") else f"builtin/{value}"

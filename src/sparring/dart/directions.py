@@ -14,8 +14,7 @@ where ``asr`` is the Laplace-smoothed attack success rate observed in that cell
 from __future__ import annotations
 
 import random
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 Cell = tuple[str, str]
@@ -53,11 +52,6 @@ def sample_directions(weights: Mapping[Cell, float], k: int, rng: random.Random)
     """Draw ``k`` cells with replacement according to ``weights``, reproducibly."""
     cells = sorted(weights)
     return rng.choices(cells, weights=[weights[c] for c in cells], k=k)
-
-
-def archive_counts(cells: Sequence[str]) -> Counter[str]:
-    """Archived attacks per cell key (as stored by the diversity archive)."""
-    return Counter(cells)
 
 
 def cell_key(cell: Cell) -> str:

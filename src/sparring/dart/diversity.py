@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 
-Matrix = npt.NDArray[np.float32]
+from sparring.text import Matrix
 
 
 class Embedder(Protocol):
-    """Maps texts to L2-normalised vectors (one row per text)."""
+    """Maps texts to L2-normalised vectors (one row per text): in production the full MiniLM
+    (``sparring.text.shared_encoder()``), whose cosines the thresholds below are set for."""
 
     def encode(self, texts: Sequence[str]) -> Matrix:
         """Embeddings of ``texts``, shape (len(texts), dim), rows of unit length."""

@@ -3,21 +3,19 @@ taking the target's last response into account.
 
 Any ChatModel can be the red model. Small instruction-tuned models follow formats loosely
 and sometimes refuse to write attacks at all, so the output is parsed leniently and a
-refusal is detected (with the same rules that judge targets), counted, and retried with
-another sampling seed before the request is given up.
+refusal is detected with the same rules that judge targets. This module builds the prompt
+and reads the reply; ``attack_writing`` sends the prompts through the engine and retries a
+refused or unparsed draft with another sampling seed before the request is given up.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sparring.dart.directions import Cell
 from sparring.judges.rules import read_response
-from sparring.models import ChatModel
-from sparring.types import Behavior, Completion, GenerationParams, Message, content_hash
+from sparring.types import Behavior, Message
 
 #: Attack styles the red model can be pointed at (the second half of a direction cell).
 ATTACK_STYLES: dict[str, str] = {
@@ -59,21 +57,6 @@ class RedRequest:
     target_response: str | None = None
 
 
-@dataclass(frozen=True)
-class RedDraft:
-    """What the red model wrote for one request."""
-
-    request: RedRequest
-    attack: str | None
-    """The parsed attack prompt; None when the red model refused or wrote nothing usable."""
-    raw: str
-    """The red model's last raw output (kept in the store, never logged)."""
-    refusals: int
-    """How many of the tries the red model refused."""
-    tries: int
-    error: str | None = None
-
-
 def red_messages(request: RedRequest) -> list[Message]:
     """The conversation that asks the red model for one attack."""
     category, style = request.cell
@@ -109,7 +92,9 @@ def parse_attack(raw: str) -> str | None:
 
 
 REFUSED = "refused"
+"""What ``read_draft`` returns when the red model declined to write an attack."""
 UNPARSED = "unparsed"
+"""What ``read_draft`` returns when the red model's reply holds no usable attack."""
 
 
 def read_draft(raw: str) -> str:
@@ -117,61 +102,3 @@ def read_draft(raw: str) -> str:
     if read_response(raw).refused:
         return REFUSED
     return parse_attack(raw) or UNPARSED
-
-
-class RedTeamer:
-    """Writes attacks with a red ChatModel, retrying refusals with fresh sampling seeds."""
-
-    def __init__(
-        self, model: ChatModel, params: GenerationParams | None = None, max_tries: int = 2
-    ) -> None:
-        self.model = model
-        self.params = params or GenerationParams(max_tokens=160, temperature=0.9, top_p=0.95)
-        self.max_tries = max_tries
-
-    async def write(self, requests: Sequence[RedRequest], seed: int) -> list[RedDraft]:
-        """One draft per request; all requests go to the model together, retries too."""
-        pending = list(range(len(requests)))
-        raw = [""] * len(requests)
-        refusals = [0] * len(requests)
-        tries = [0] * len(requests)
-        attacks: list[str | None] = [None] * len(requests)
-        errors: list[str | None] = [None] * len(requests)
-        for attempt in range(self.max_tries):
-            if not pending:
-                break
-            outputs = await self._generate([requests[i] for i in pending], seed, attempt)
-            retry: list[int] = []
-            for i, completion in zip(pending, outputs, strict=True):
-                tries[i] += 1
-                raw[i], errors[i] = completion.text, completion.error
-                if completion.error is not None:
-                    continue
-                draft = read_draft(completion.text)
-                if draft in (REFUSED, UNPARSED):
-                    refusals[i] += draft == REFUSED
-                    retry.append(i)
-                else:
-                    attacks[i] = draft
-            pending = retry
-        return [
-            RedDraft(requests[i], attacks[i], raw[i], refusals[i], tries[i], errors[i])
-            for i in range(len(requests))
-        ]
-
-    async def _generate(
-        self, requests: Sequence[RedRequest], seed: int, attempt: int
-    ) -> list[Completion]:
-        conversations = [red_messages(r) for r in requests]
-        params = [
-            self.params.model_copy(
-                update={"seed": int(content_hash([seed, attempt, r.behavior.id, r.cell])[:8], 16)}
-            )
-            for r in requests
-        ]
-        # Each request carries its own seed, so they are sent one conversation per call and
-        # gathered: the backends batch concurrent calls themselves.
-        results = await asyncio.gather(
-            *(self.model.generate([c], p) for c, p in zip(conversations, params, strict=True))
-        )
-        return [r[0] for r in results]

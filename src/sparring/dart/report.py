@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from sparring.report.files import write_private
+from sparring.report.formatting import estimate_cell, rate_cell
+from sparring.stats import Z_95, Rate
 from sparring.store import RunStore
-
-Z = 1.959964
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,8 @@ class MethodRun:
     run_id: str
     method: str
     rounds: list[dict[str, Any]]
-    """Per round r = 0..N: eval payload, plus attack/train payloads for r >= 1."""
+    """Per round r = 0..N: eval payload, plus attack/train payloads for r >= 1, as stored
+    (rates in their JSON form, ``Rate.to_dict``)."""
     final_red: dict[str, Any] | None
 
 
@@ -58,11 +59,11 @@ def _summary_of_attacks(payload: Mapping[str, Any] | None) -> dict[str, Any] | N
     return {k: v for k, v in payload.items() if k != "candidates"}
 
 
-def relative_reduction(base: Mapping[str, Any], now: Mapping[str, Any]) -> dict[str, float | None]:
+def relative_reduction(base: Rate, now: Rate) -> dict[str, float | None]:
     """(VR_base − VR_now) / VR_base with a 95% interval (Katz log risk ratio, +0.5 when a
-    count is zero). With no violations left the interval reaches 100%: the corrected
-    ratio sets its lower end only, as zero violations cannot rule out zero risk."""
-    kb, nb, kn, nn = base["k"], base["n"], now["k"], now["n"]
+    count is zero), as fractions. With no violations left the interval reaches 100%: the
+    corrected ratio sets its lower end only, as zero violations cannot rule out zero risk."""
+    kb, nb, kn, nn = base.k, base.n, now.k, now.n
     if not nb or not nn or kb == 0:
         return {"value": None, "low": None, "high": None}
     pb, pn = kb / nb, kn / nn
@@ -71,8 +72,8 @@ def relative_reduction(base: Mapping[str, Any], now: Mapping[str, Any]) -> dict[
     log_rr = math.log((kn_ / (nn + kn_ - kn)) / (kb_ / (nb + kb_ - kb)))
     return {
         "value": 1 - pn / pb,
-        "low": 1 - math.exp(log_rr + Z * se),
-        "high": 1.0 if kn == 0 else 1 - math.exp(log_rr - Z * se),
+        "low": 1 - math.exp(log_rr + Z_95 * se),
+        "high": 1.0 if kn == 0 else 1 - math.exp(log_rr - Z_95 * se),
     }
 
 
@@ -118,7 +119,9 @@ def _row(
         "run": run_id,
         "rounds": rounds,
         "vr_held_out": now["vr_held_out"],
-        "reduction": relative_reduction(base["vr_held_out"], now["vr_held_out"]),
+        "reduction": relative_reduction(
+            Rate.from_dict(base["vr_held_out"]), Rate.from_dict(now["vr_held_out"])
+        ),
         "vr_public": now["vr_public"],
         "vr_final_red": final_red,
         "over_refusal": now["over_refusal"],
@@ -129,17 +132,9 @@ def _row(
     }
 
 
-def _pct(r: Mapping[str, Any] | None) -> str:
-    if not r or r.get("value") is None:
-        return "-"
-    return f"{100 * r['value']:.1f}% [{100 * r['low']:.1f}, {100 * r['high']:.1f}] n={r['n']}"
-
-
-def _red(r: Mapping[str, Any]) -> str:
-    value = r.get("value")
-    if value is None:
-        return "-"
-    return f"{100 * value:.1f}% [{100 * r['low']:.1f}, {100 * r['high']:.1f}]"
+def _rate(stored: Mapping[str, Any] | None) -> Rate | None:
+    """A rate of a stored payload, read at the boundary; None where the payload has none."""
+    return Rate.from_dict(stored) if stored else None
 
 
 def _num(x: float | None) -> str:
@@ -164,12 +159,12 @@ COLUMNS = (
 def _cells(row: Mapping[str, Any]) -> tuple[str, ...]:
     return (
         row["method"],
-        _pct(row["vr_held_out"]),
-        _red(row["reduction"]),
-        _pct(row["vr_public"]),
-        _pct(row["vr_final_red"]),
-        _pct(row["over_refusal"]),
-        _pct(row["red_asr"]),
+        rate_cell(_rate(row["vr_held_out"])),
+        estimate_cell(**row["reduction"]),
+        rate_cell(_rate(row["vr_public"])),
+        rate_cell(_rate(row["vr_final_red"])),
+        rate_cell(_rate(row["over_refusal"])),
+        rate_cell(_rate(row["red_asr"])),
         _num(row["one_minus_self_bleu"]),
         _num(row["one_minus_mean_cosine"]),
         str(row["cells_hit"] or "-"),
@@ -207,8 +202,8 @@ def why_rows(run: MethodRun) -> list[tuple[str, ...]]:
         rows.append(
             (
                 str(r),
-                _pct(rnd["eval"]["vr_held_out"]),
-                _pct(rnd["eval"]["over_refusal"]),
+                rate_cell(_rate(rnd["eval"]["vr_held_out"])),
+                rate_cell(_rate(rnd["eval"]["over_refusal"])),
                 str(a.get("red_drafts", "-")),
                 str(a.get("red_refusals", "-")),
                 str(a.get("red_unparsed", "-")),
@@ -280,12 +275,12 @@ def _curve_svg(runs: Sequence[MethodRun], metric: str, width: int = 560, height:
         colour = colours[n % len(colours)]
         points = []
         for i, rnd in enumerate(run.rounds):
-            vr = rnd["eval"][metric]
-            if vr["value"] is None:
+            vr = Rate.from_dict(rnd["eval"][metric])
+            if vr.value is None:
                 continue
-            x, y = xy(i, vr["value"])
-            _, ylo = xy(i, vr["low"])
-            _, yhi = xy(i, vr["high"])
+            x, y = xy(i, vr.value)
+            _, ylo = xy(i, vr.low)
+            _, yhi = xy(i, vr.high)
             parts.append(
                 f'<line x1="{x:.1f}" y1="{ylo:.1f}" x2="{x:.1f}" y2="{yhi:.1f}" '
                 f'stroke="{colour}" opacity="0.5"/>'

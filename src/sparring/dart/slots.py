@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sparring.models import zoo
+from sparring.errors import ConfigError
+from sparring.models import parse_spec, zoo
 from sparring.models.llamacpp import LlamaCppModel
 from sparring.models.llamacpp_lora import adapter_digest
 from sparring.train import (
@@ -27,9 +28,14 @@ from sparring.train import (
 )
 
 
-def base_gguf(name: str) -> Path:
-    """The GGUF of a zoo name, or the path itself."""
-    return zoo.gguf_path(name) if name in zoo.ZOO else Path(name).expanduser()
+def base_gguf(spec: str) -> Path:
+    """The GGUF file of a ``builtin/NAME`` or ``llamacpp/PATH`` spec."""
+    parsed = parse_spec(spec)
+    if parsed.provider == "builtin":
+        return zoo.gguf_path(parsed.name)
+    if parsed.provider == "llamacpp":
+        return Path(parsed.name).expanduser()
+    raise ConfigError(f"{spec}: DART trains builtin/NAME or llamacpp/PATH.gguf models only")
 
 
 @dataclass
@@ -39,7 +45,7 @@ class ModelSlot:
     role: str
     """``target`` or ``red``; names checkpoint folders and model ids."""
     name: str
-    """Zoo name or GGUF path of the base model."""
+    """Model spec of the base model: ``builtin/NAME`` or ``llamacpp/PATH.gguf``."""
     workdir: Path
     """Where this run's checkpoints go."""
     adapter_dir: Path | None = None
@@ -59,10 +65,13 @@ class ModelSlot:
         an adapter is named by its content: two runs' round-1 adapters share a folder name
         but not their weights (naming them by folder once served one run's cached replies
         to the other)."""
+        # The spec without its provider (the zoo name, or the path): the form model ids had
+        # before specs had one grammar, kept so that stored runs' cached replies still match.
+        base = parse_spec(self.name).name
         if self.adapter_gguf is None:
-            return f"{self.role}:{self.name}"
+            return f"{self.role}:{base}"
         digest = adapter_digest(self.adapter_gguf)
-        return f"{self.role}:{self.name}+{self.adapter_gguf.parent.name}@{digest}"
+        return f"{self.role}:{base}+{self.adapter_gguf.parent.name}@{digest}"
 
     def chat_model(self, n_seq_max: int = 16, n_ctx: int = 2048) -> LlamaCppModel:
         """The model as it stands (base + latest adapter), for generation."""
@@ -95,11 +104,9 @@ class ModelSlot:
         from sparring.models.hf import HFModel
 
         if self._hf is None:
-            self._hf = HFModel.from_spec(
-                f"builtin:{self.name}" if self.name in zoo.ZOO else self.name,
-                model_id=f"hf/{self.name}",
-                device="auto",
-            )
+            parsed = parse_spec(self.name)
+            source = self.name if parsed.provider == "builtin" else parsed.name
+            self._hf = HFModel.from_spec(source, model_id=f"hf/{source}", device="auto")
         model: Any = self._hf
         if self.adapter_dir is not None:
             model = (load_adapter(self._hf, self.adapter_dir, trainable=True), self._hf.tokenizer)

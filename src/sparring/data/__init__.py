@@ -11,17 +11,18 @@ any CSV or JSON-lines file, and the built-in suite.
 
 from sparring.data.generic import guess_mapping
 from sparring.data.loaders import detect_format, get_loader, load_behaviors, load_behaviors_auto
-from sparring.data.locations import cache_dir, data_dir, hub_url
+from sparring.data.locations import data_dir, hub_url
 from sparring.data.registry import (
     LOADERS,
     MAPPING_KEYS,
     ColumnMapping,
     Loader,
+    formats,
     parse_columns,
     register,
     register_mapped,
 )
-from sparring.data.suites import SUITES, suite
+from sparring.data.suites import SUITES, suite, suites
 from sparring.data.taxonomy import CATEGORIES, OTHER, CategoryTable, guess_category, is_category
 
 __all__ = [
@@ -33,9 +34,9 @@ __all__ = [
     "CategoryTable",
     "ColumnMapping",
     "Loader",
-    "cache_dir",
     "data_dir",
     "detect_format",
+    "formats",
     "get_loader",
     "guess_category",
     "guess_mapping",
@@ -47,4 +48,5 @@ __all__ = [
     "register",
     "register_mapped",
     "suite",
+    "suites",
 ]

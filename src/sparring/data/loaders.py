@@ -7,13 +7,18 @@ import dataclasses
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 # Importing the format modules registers their loaders.
 from sparring.data import generic, public_sets  # noqa: F401
 from sparring.data.generic import guess_mapping
 from sparring.data.locations import DATA_DIR_ENV, data_dir, is_remote, localize
-from sparring.data.readers import csv_header, jsonl_fields, jsonl_rows, require_columns
+from sparring.data.readers import (
+    csv_header,
+    jsonl_fields,
+    jsonl_rows,
+    missing_columns,
+    require_columns,
+)
 from sparring.data.registry import LOADERS, ColumnMapping, Loader
 from sparring.errors import ConfigError, DataError
 from sparring.types import Behavior
@@ -22,41 +27,9 @@ GENERIC_FORMATS = ("csv", "jsonl")
 """The formats that read any file through a ColumnMapping."""
 
 
-class PublicHeader(NamedTuple):
-    """The columns (or JSON fields) every file of one public format has."""
-
-    source: str
-    kind: str
-    """``csv`` or ``jsonl``."""
-    columns: tuple[str, ...]
-    """Compared ignoring case."""
-
-
-PUBLIC_HEADERS = (
-    PublicHeader("harmbench", "csv", ("Behavior", "SemanticCategory", "BehaviorID")),
-    PublicHeader("xstest", "csv", ("prompt", "type", "label", "focus")),
-    PublicHeader("simplesafetytests", "csv", ("id", "harm_area", "prompts_final")),
-    PublicHeader("strongreject", "csv", ("category", "forbidden_prompt")),
-    PublicHeader("donotanswer", "csv", ("id", "types_of_harm", "question")),
-    PublicHeader("jbb", "csv", ("Goal", "Target", "Behavior", "Category")),
-    PublicHeader("jbb-benign", "csv", ("Goal", "Target", "Behavior", "Category")),
-    PublicHeader("advbench", "csv", ("goal", "target")),
-    PublicHeader("hh-harmless", "jsonl", ("chosen",)),
-    PublicHeader("donotanswer", "jsonl", ("prompt", "intents")),
-)
-"""Checked before a public CSV is read, so a wrong file fails on its header, and matched
-against a file given without a format, most specific first. JBB's harmful and benign files
-share a header; a file name with "benign" in it picks jbb-benign."""
-
-
 def get_loader(source: str) -> Loader:
     """The registered loader called ``source``; ConfigError listing the valid names if none."""
-    try:
-        return LOADERS[source]
-    except KeyError:
-        raise ConfigError(
-            f"unknown data source {source!r}; use one of: {', '.join(sorted(LOADERS))}"
-        ) from None
+    return LOADERS.get(source)
 
 
 def default_path(loader: Loader) -> Path:
@@ -131,16 +104,15 @@ def file_kind(location: str | Path) -> str:
 
 
 def _check_public_header(loader: Loader, path: Path) -> None:
-    if not path.is_file() or file_kind(path) != "csv":
+    # A wrong CSV file fails on its header, before any row is read.
+    columns = loader.headers.get("csv")
+    if not columns or not path.is_file() or file_kind(path) != "csv":
         return
-    for header in PUBLIC_HEADERS:
-        if (header.source, header.kind) == (loader.name, "csv"):
-            fix = (
-                f"if it is not {loader.name} data, pass the --format that fits it, or "
-                "--columns text=COLUMN for your own"
-            )
-            wanted = {column: column for column in header.columns}
-            require_columns(path, 1, csv_header(path), wanted, fix)
+    fix = (
+        f"if it is not {loader.name} data, pass the --format that fits it, or "
+        "--columns text=COLUMN for your own"
+    )
+    require_columns(path, 1, csv_header(path), {column: column for column in columns}, fix)
 
 
 def load_behaviors(
@@ -167,15 +139,24 @@ def load_behaviors(
 
 
 def detect_format(name: str, kind: str, fields: Sequence[str]) -> str | None:
-    """The public format whose header (``PUBLIC_HEADERS``) is within ``fields``, the
-    columns of a ``kind`` file called ``name``; None when there is none."""
-    found = {field.strip().casefold() for field in fields}
-    for header in PUBLIC_HEADERS:
-        if header.kind == kind and {c.casefold() for c in header.columns} <= found:
-            if header.source == "jbb" and "benign" in name.casefold():
-                return "jbb-benign"
-            return header.source
-    return None
+    """The registered format whose ``kind`` header (``Loader.headers``) is within
+    ``fields``, the columns of a ``kind`` file called ``name``; None when there is none.
+
+    The format with the most columns wins (AdvBench's goal, target is within JBB's header);
+    among formats with the same header, the one whose ``file_hint`` the name holds.
+    """
+    folded = name.casefold()
+    found = [
+        loader
+        for _, loader in LOADERS.items()
+        if kind in loader.headers
+        and not missing_columns(fields, loader.headers[kind])
+        and (loader.file_hint is None or loader.file_hint in folded)
+    ]
+    if not found:
+        return None
+    best = min(found, key=lambda f: (-len(f.headers[kind]), f.file_hint is None, f.name))
+    return best.name
 
 
 def load_behaviors_auto(
@@ -187,7 +168,7 @@ def load_behaviors_auto(
     ``fmt`` names a registered format and ``columns`` the columns of a generic file; given
     together, or ``fmt`` a fixed format, they go to ``load_behaviors`` as they are. Without
     ``fmt`` the kind of file (CSV or JSON lines) comes from its name, and a header that
-    matches a public format (``PUBLIC_HEADERS``) reads the file as that format. Otherwise
+    matches a registered format (``detect_format``) reads the file as that format. Otherwise
     ``guess_mapping`` picks the columns, and DataError lists the header when no column
     obviously holds the request text. Raises as ``load_behaviors`` does.
     """

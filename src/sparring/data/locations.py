@@ -17,12 +17,17 @@ import urllib.request
 from pathlib import Path
 
 from sparring.errors import DataError
+from sparring.paths import DATA_DIR_ENV, data_dir, data_download_dir
 
-DATA_DIR_ENV = "SPARRING_DATA_DIR"
-"""Environment variable naming the folder that holds the public data sets."""
-
-CACHE_ENV = "SPARRING_CACHE"
-"""Environment variable naming sparring's cache folder; downloads go to its ``data/``."""
+__all__ = [
+    "DATA_DIR_ENV",
+    "cached_path",
+    "data_dir",
+    "download",
+    "hub_url",
+    "is_remote",
+    "localize",
+]
 
 HUB_ENDPOINT_ENV = "HF_ENDPOINT"
 """The Hugging Face hub's own variable for its base address (mirrors, private hubs)."""
@@ -35,26 +40,6 @@ DOWNLOAD_TIMEOUT_S = 60.0
 _HUB_PATTERN = re.compile(
     r"^hf://datasets/(?P<owner>[^/@]+)/(?P<name>[^/@]+)(@(?P<revision>[^/]+))?/(?P<file>.+)$"
 )
-
-
-def data_dir() -> Path:
-    """The folder holding the public data sets.
-
-    ``$SPARRING_DATA_DIR`` when set; otherwise ``shared/data`` beside the project checkout
-    (``<repo>/../shared/data``), which is where developers and CI keep it.
-    """
-    configured = os.environ.get(DATA_DIR_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    repo_root = Path(__file__).resolve().parents[3]
-    return (repo_root.parent / "shared" / "data").resolve()
-
-
-def cache_dir() -> Path:
-    """Folder for downloaded data files: ``$SPARRING_CACHE/data`` or ``~/.cache/sparring/data``."""
-    configured = os.environ.get(CACHE_ENV)
-    base = Path(configured).expanduser() if configured else Path.home() / ".cache" / "sparring"
-    return base / "data"
 
 
 def is_remote(location: str) -> bool:
@@ -89,7 +74,7 @@ def cached_path(url: str) -> Path:
     digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
     last = Path(urllib.parse.urlparse(url).path).name or "download"
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", last)
-    return cache_dir() / f"{digest}-{safe}"
+    return data_download_dir() / f"{digest}-{safe}"
 
 
 def download(url: str) -> Path:

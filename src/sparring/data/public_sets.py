@@ -49,6 +49,7 @@ _DONOTANSWER_AREAS = {
     "advbench",
     description="AdvBench harmful behaviors (520 goals; categories by keyword rules).",
     default="advbench/harmful_behaviors.csv",
+    headers={"csv": ("goal", "target")},
     expected="AdvBench harmful_behaviors.csv (columns goal, target)",
 )
 def load_advbench(path: Path) -> list[Behavior]:
@@ -65,6 +66,7 @@ def load_advbench(path: Path) -> list[Behavior]:
     "harmbench",
     description="HarmBench text behaviors, contextual and copyright ones included.",
     default="harmbench/harmbench_behaviors_text_val.csv",
+    headers={"csv": ("Behavior", "SemanticCategory", "BehaviorID")},
     expected="HarmBench harmbench_behaviors_text_*.csv (columns Behavior, BehaviorID, ...)",
 )
 def load_harmbench(path: Path) -> list[Behavior]:
@@ -88,6 +90,10 @@ def load_harmbench(path: Path) -> list[Behavior]:
     return behaviors
 
 
+JBB_COLUMNS = ("Goal", "Target", "Behavior", "Category")
+"""The header JailbreakBench's harmful and benign files share."""
+
+
 def _jbb(path: Path, *, benign: bool) -> list[Behavior]:
     # Ids come from the row position: the harmful and benign files are row-aligned, and
     # copies of JBB number their index column differently (0- or 1-based, or not at all).
@@ -108,6 +114,7 @@ def _jbb(path: Path, *, benign: bool) -> list[Behavior]:
     "jbb",
     description="JailbreakBench JBB-Behaviors, the 100 harmful behaviors.",
     default="jailbreakbench/jbb_harmful_behaviors.csv",
+    headers={"csv": JBB_COLUMNS},
     expected="JailbreakBench harmful behaviors CSV (columns Goal, Category, ...)",
 )
 def load_jbb(path: Path) -> list[Behavior]:
@@ -119,6 +126,8 @@ def load_jbb(path: Path) -> list[Behavior]:
     "jbb-benign",
     description="JailbreakBench's 100 benign twins of its harmful behaviors (over-refusal).",
     default="jailbreakbench/jbb_benign_behaviors.csv",
+    headers={"csv": JBB_COLUMNS},
+    file_hint="benign",
     expected="JailbreakBench benign behaviors CSV (columns Goal, Category, ...)",
 )
 def load_jbb_benign(path: Path) -> list[Behavior]:
@@ -143,6 +152,7 @@ def first_human_turn(row: Row, field: str) -> str:
     "hh-harmless",
     description="Anthropic HH-RLHF harmless-base: the first Human turn of each conversation.",
     default="hh_rlhf_harmless_base/test_dev.jsonl.gz",
+    headers={"jsonl": ("chosen",)},
     expected="HH-RLHF harmless-base JSON lines (field chosen), gzipped or not",
 )
 def load_hh_harmless(path: Path) -> list[Behavior]:
@@ -171,6 +181,7 @@ def _xstest_category(row: Row) -> str:
     "xstest",
     description="XSTest v2: 250 safe prompts (benign) and 200 unsafe contrasts.",
     default="xstest/xstest_prompts.csv",
+    headers={"csv": ("prompt", "type", "label", "focus")},
     expected="XSTest xstest_prompts.csv (columns id, prompt, type, label, focus)",
 )
 def load_xstest(path: Path) -> list[Behavior]:
@@ -199,6 +210,7 @@ def load_xstest(path: Path) -> list[Behavior]:
     "simplesafetytests",
     description="SimpleSafetyTests: 100 clear-cut harmful prompts in five harm areas.",
     default="simplesafetytests/simplesafetytests.csv",
+    headers={"csv": ("id", "harm_area", "prompts_final")},
     expected="SimpleSafetyTests CSV (columns id, harm_area, prompts_final)",
 )
 def load_simplesafetytests(path: Path) -> list[Behavior]:
@@ -257,6 +269,7 @@ def _donotanswer_file(path: Path) -> list[Behavior]:
     "donotanswer",
     description="Do-Not-Answer: 939 prompts a responsible model should not follow.",
     default="do_not_answer",
+    headers={"csv": ("id", "types_of_harm", "question"), "jsonl": ("prompt", "intents")},
     expected="Do-Not-Answer folder of per-risk-area .jsonl files (fields prompt, intents)",
     accepts_dir=True,
 )
@@ -275,6 +288,7 @@ def load_donotanswer(path: Path) -> list[Behavior]:
     "strongreject",
     description="StrongREJECT: 313 forbidden prompts in six categories.",
     default="strongreject/strongreject_dataset.csv",
+    headers={"csv": ("category", "forbidden_prompt")},
     expected="StrongREJECT CSV (columns category, source, forbidden_prompt)",
 )
 def load_strongreject(path: Path) -> list[Behavior]:

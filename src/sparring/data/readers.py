@@ -14,7 +14,7 @@ import gzip
 import io
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,6 +148,13 @@ class Row:
         )
 
 
+def missing_columns(present: Iterable[str], wanted: Iterable[str]) -> list[str]:
+    """The ``wanted`` columns that are not in ``present``, in order; names compare ignoring
+    case and surrounding spaces, as ``Row`` looks them up."""
+    found = {p.strip().casefold() for p in present}
+    return [c for c in wanted if c.strip().casefold() not in found]
+
+
 def require_columns(
     path: Path,
     line: int,
@@ -162,8 +169,7 @@ def require_columns(
     message lists the missing columns, every wanted one (``role=column`` where the role
     differs from the column) and every one found, then ``fix``.
     """
-    found = {p.strip().casefold() for p in present}
-    missing = [c for c in wanted.values() if c.strip().casefold() not in found]
+    missing = missing_columns(present, wanted.values())
     if missing:
         expected = ", ".join(c if r == c else f"{r}={c}" for r, c in wanted.items())
         raise DataError(

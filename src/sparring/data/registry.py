@@ -1,17 +1,21 @@
 """The loader registry: each data format is one decorated function, found by name.
 
-A fixed-format loader is ``@register("name", ...)`` on a function ``(path) -> behaviors``;
-a loader that reads any file through a ``ColumnMapping`` uses ``@register_mapped``.
+A fixed-format loader is ``@register("name", ...)`` on a function ``(path) -> behaviors``,
+with the columns its files have (``headers={"csv": ("goal", "target")}``) so that a file
+given without a format is recognised; a loader that reads any file through a
+``ColumnMapping`` uses ``@register_mapped``. ``LOADERS`` is a ``sparring.registry.Registry``,
+so loaders in plugin modules are found as well.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sparring.data.taxonomy import CATEGORIES, CategoryTable
 from sparring.errors import ConfigError
+from sparring.registry import Registry
 from sparring.types import Behavior
 
 PlainRead = Callable[[Path], list[Behavior]]
@@ -116,6 +120,10 @@ def parse_columns(spec: str | Mapping[str, str]) -> ColumnMapping:
     )
 
 
+FILE_KINDS = ("csv", "jsonl")
+"""The kinds of file a header can belong to: CSV, and JSON lines (gzipped or not)."""
+
+
 @dataclass(frozen=True)
 class Loader:
     """A registered data format."""
@@ -130,16 +138,23 @@ class Loader:
     """What the default file is, in words, for the error when it is missing."""
     accepts_dir: bool = False
     """True when the loader reads a whole folder (one file per part)."""
+    headers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """The columns (CSV) or fields (JSON lines) every file of the format has, by kind of
+    file; compared ignoring case. A CSV file is checked against its header before it is
+    read, and a file given without a format is read as the one whose header it has."""
+    file_hint: str | None = None
+    """A word the file's name holds when this format, not another with the same header,
+    is meant (JBB's benign file has the harmful file's header)."""
 
 
-LOADERS: dict[str, Loader] = {}
+LOADERS: Registry[Loader] = Registry("data source")
 """Every data format by name; ``load_behaviors(name, ...)`` dispatches here."""
 
 
-def _add(loader: Loader) -> None:
-    if loader.name in LOADERS:
-        raise ValueError(f"data loader {loader.name!r} is registered twice")
-    LOADERS[loader.name] = loader
+def formats() -> dict[str, str]:
+    """Every registered data format (``--format``, plugins' included) with its one-line
+    description, by name."""
+    return {name: loader.description for name, loader in LOADERS.items()}
 
 
 def register(
@@ -149,8 +164,15 @@ def register(
     default: str | None = None,
     expected: str | None = None,
     accepts_dir: bool = False,
+    headers: Mapping[str, Sequence[str]] | None = None,
+    file_hint: str | None = None,
 ) -> Callable[[PlainRead], PlainRead]:
-    """Register a fixed-format loader ``(path) -> list[Behavior]`` under ``name``."""
+    """Register a fixed-format loader ``(path) -> list[Behavior]`` under ``name``; the
+    keywords are the ``Loader`` fields, ``headers`` keyed by a kind of ``FILE_KINDS``."""
+    columns = {kind: tuple(names) for kind, names in (headers or {}).items()}
+    unknown = sorted(set(columns) - set(FILE_KINDS))
+    if unknown:
+        raise ValueError(f"data source {name!r}: headers kind {unknown[0]!r} is not csv or jsonl")
 
     def decorate(read: PlainRead) -> PlainRead:
         def read_unmapped(path: Path, mapping: ColumnMapping | None) -> list[Behavior]:
@@ -161,7 +183,10 @@ def register(
                 )
             return read(path)
 
-        _add(Loader(name, description, read_unmapped, default, expected, accepts_dir))
+        loader = Loader(
+            name, description, read_unmapped, default, expected, accepts_dir, columns, file_hint
+        )
+        LOADERS.register(name)(loader)
         return read
 
     return decorate
@@ -178,7 +203,7 @@ def register_mapped(name: str, *, description: str) -> Callable[[MappedRead], Ma
                 )
             return read(path, mapping)
 
-        _add(Loader(name, description, read_mapped))
+        LOADERS.register(name)(Loader(name, description, read_mapped))
         return read
 
     return decorate

@@ -9,6 +9,7 @@ probes), each labelled with the category it superficially resembles.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from functools import cache
 from importlib import resources
 
@@ -32,13 +33,31 @@ _BUILTIN_DESCRIPTIONS = {
     "builtin-benign": "Risky-looking requests that should be answered (over-refusal probes).",
 }
 
-_PUBLIC_SOURCES = tuple(name for name, loader in LOADERS.items() if loader.default is not None)
 
-SUITES: dict[str, str] = {
-    **_BUILTIN_DESCRIPTIONS,
-    **{name: LOADERS[name].description for name in _PUBLIC_SOURCES},
-}
-"""Every suite name with a one-line description, in the order ``sparring data`` shows."""
+def suites() -> dict[str, str]:
+    """Every suite name with a one-line description, in the order ``sparring data`` shows:
+    the built-in ones, then each registered format with a usual file under the data
+    directory (plugins' formats included)."""
+    public = {name: loader.description for name, loader in LOADERS.items() if loader.default}
+    return {**_BUILTIN_DESCRIPTIONS, **public}
+
+
+class _Suites(Mapping[str, str]):
+    """``suites()`` as a read-only mapping, read afresh on every use, so that formats
+    registered after import (plugins) are listed too."""
+
+    def __getitem__(self, name: str) -> str:
+        return suites()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(suites())
+
+    def __len__(self) -> int:
+        return len(suites())
+
+
+SUITES: Mapping[str, str] = _Suites()
+"""Every suite name with a one-line description (see ``suites``)."""
 
 
 @cache
@@ -59,6 +78,7 @@ def suite(name: str) -> list[Behavior]:
         return [*_builtin("builtin-harmful"), *_builtin("builtin-benign")]
     if name in _BUILTIN_FILES:
         return list(_builtin(name))
-    if name in _PUBLIC_SOURCES:
+    known = suites()
+    if name in known:
         return load_behaviors(name)
-    raise ConfigError(f"unknown suite {name!r}; use one of: {', '.join(SUITES)}")
+    raise ConfigError(f"unknown suite {name!r}; use one of: {', '.join(known)}")

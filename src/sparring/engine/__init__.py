@@ -6,7 +6,7 @@ Ctrl-C, progress and resume.
 """
 
 from sparring.engine.budget import Budget
-from sparring.engine.executor import Executor, target_executor
+from sparring.engine.executor import Executor, model_executor, target_executor
 from sparring.engine.runner import Engine, RunOutcome
 
-__all__ = ["Budget", "Engine", "Executor", "RunOutcome", "target_executor"]
+__all__ = ["Budget", "Engine", "Executor", "RunOutcome", "model_executor", "target_executor"]

@@ -19,7 +19,7 @@ class Budget:
     """
 
     max_requests: int | None = None
-    """Most target requests, counting every turn of multi-turn attempts."""
+    """Most model requests: every turn of multi-turn attempts, and helper calls."""
     max_tokens: int | None = None
     """Most target tokens, prompt and completion together."""
     time_limit_s: float | None = None

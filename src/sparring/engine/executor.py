@@ -77,6 +77,20 @@ def target_executor(
     return execute
 
 
+def model_executor(model: ChatModel, *, store: RunStore | None = None) -> Executor:
+    """An executor that sends each attempt's messages to ``model`` once and judges nothing.
+
+    It runs the helper calls a scan makes while planning. Deterministic requests go through
+    the completion cache as in ``target_executor``; a failed request is the result's error.
+    """
+
+    async def execute(spec: AttemptSpec) -> AttemptResult:
+        completion = await _complete(model, spec.params, spec.messages, store)
+        return AttemptResult(spec=spec, completions=(completion,))
+
+    return execute
+
+
 async def _complete(
     target: ChatModel,
     params: GenerationParams,

@@ -7,16 +7,15 @@ import asyncio
 import contextlib
 import logging
 import re
-import signal
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from sparring.engine.budget import Budget, BudgetMeter
 from sparring.engine.executor import Executor
 from sparring.engine.progress import Reporter, make_reporter
+from sparring.engine.signals import stop_signals_call
 from sparring.errors import ConfigError, RunFailedError, SparringError, StoreError
 from sparring.store import RunStatus, RunStore
 from sparring.types import AttemptResult, AttemptSpec, Completion
@@ -60,6 +59,9 @@ class Engine:
     ``commit_every`` results are waiting or every ``commit_interval_s`` seconds, and at the
     end; a crash loses at most the unwritten batch, which a resume redoes. Attempts already
     stored are skipped, so calling run() again with the same plan resumes it.
+
+    The ``budget`` covers every run() call of one Engine: a scan's helper calls and its
+    target attempts are two calls that spend one budget.
 
     Stopping: when the ``budget`` is spent, no attempt is started and those in flight
     finish (status ``budget``). A first Ctrl-C or SIGTERM (caught only when run() is on the
@@ -108,14 +110,24 @@ class Engine:
         self.commit_interval_s = commit_interval_s
         self.drain_timeout_s = drain_timeout_s
         self.fail_after_errors = fail_after_errors
+        self.meter = BudgetMeter(budget)
+        """What the run() calls of this Engine have spent together."""
 
     async def run(
-        self, plan: Sequence[AttemptSpec], execute: Executor, *, retry_errors: bool = False
+        self,
+        plan: Sequence[AttemptSpec],
+        execute: Executor,
+        *,
+        retry_errors: bool = False,
+        role: str = "target",
+        last: bool = True,
     ) -> RunOutcome:
         """Run every attempt of ``plan`` not yet stored; see the class docstring.
 
         With ``retry_errors`` the run's stored failed attempts are deleted first, so they
-        run again (a resume after the endpoint was fixed).
+        run again (a resume after the endpoint was fixed). ``role`` names the model the
+        executor calls in the fail-fast message. A call that is not the ``last`` phase of
+        the run (a scan's helper calls) leaves a run that finished its plan ``running``.
         """
         started = time.monotonic()
         self.store.get_run(self.run_id)
@@ -123,7 +135,7 @@ class Engine:
             self.store.forget_errors(self.run_id)
         pending, skipped, duplicates = _select(plan, self.store.done_keys(self.run_id))
         self.store.mark_running(self.run_id)
-        session = _Session(self, pending, execute)
+        session = _Session(self, pending, execute, role, last)
         cancelled = await session.run_workers()
         status = session.finish()
         if session.fatal is not None:
@@ -142,19 +154,31 @@ class Engine:
             exceptions=session.exceptions,
             not_started=len(pending) - session.done - session.errors,
             elapsed_s=time.monotonic() - started,
-            requests=session.meter.requests,
-            tokens=session.meter.tokens,
+            requests=self.meter.requests - session.requests_before,
+            tokens=self.meter.tokens - session.tokens_before,
         )
 
 
 class _Session:
     """The state of one Engine.run call: workers, write buffer, counters, stop reason."""
 
-    def __init__(self, engine: Engine, pending: list[AttemptSpec], execute: Executor) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        pending: list[AttemptSpec],
+        execute: Executor,
+        role: str,
+        last: bool,
+    ) -> None:
         self.engine = engine
+        self.role = role
+        self.last = last
         self.store = engine.store
         self.execute = execute
-        self.meter = BudgetMeter(engine.budget)
+        self.meter = engine.meter
+        self.requests_before = engine.meter.requests
+        """Requests spent by earlier run() calls, so the outcome counts this call's."""
+        self.tokens_before = engine.meter.tokens
         self.reporter: Reporter = make_reporter(
             engine.progress, f"run {engine.run_id}", len(pending)
         )
@@ -182,7 +206,7 @@ class _Session:
         ticker = asyncio.create_task(self.tick())
         cancelled = False
         try:
-            with _stop_signals_call(self.interrupt):
+            with stop_signals_call(self.interrupt):
                 while not all(w.done() for w in self.workers):
                     try:
                         await asyncio.wait(self.workers)
@@ -211,8 +235,9 @@ class _Session:
             self.fatal = self.dead_model_error()
             self.stop_reason = "failed"
         status: RunStatus = self.stop_reason or "finished"
-        with contextlib.suppress(StoreError):
-            self.store.finish_run(self.engine.run_id, status)
+        if status != "finished" or self.last:
+            with contextlib.suppress(StoreError):
+                self.store.finish_run(self.engine.run_id, status)
         return status
 
     async def worker(self) -> None:
@@ -295,9 +320,9 @@ class _Session:
         (kind, count), *_ = errors.most_common(1)
         total = errors.total()
         return RunFailedError(
-            f"run {self.engine.run_id}: all {total} attempts failed at the model ({count} of "
-            f"them: {kind}); nothing was judged. Fix the target or its endpoint, then resume: "
-            "failed attempts run again",
+            f"run {self.engine.run_id}: all {total} attempts failed at the {self.role} model "
+            f"({count} of them: {kind}); nothing was judged. Fix the {self.role} or its "
+            "endpoint, then resume: failed attempts run again",
             self.engine.run_id,
         )
 
@@ -350,33 +375,3 @@ def _select(plan: Sequence[AttemptSpec], stored: set[str]) -> tuple[list[Attempt
             seen.add(key)
             pending.append(spec)
     return pending, skipped, duplicates
-
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-@contextlib.contextmanager
-def _stop_signals_call(callback: Callable[[], None]) -> Iterator[None]:
-    """Route SIGINT and SIGTERM to ``callback`` while inside, when the loop runs on the main
-    thread: a CI cancel or a timeout then stops the run as Ctrl-C does."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    loop = asyncio.get_running_loop()
-    previous = {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}
-    installed: list[signal.Signals] = []
-    for sig in _STOP_SIGNALS:
-        try:
-            loop.add_signal_handler(sig, callback)
-        except (NotImplementedError, RuntimeError):
-            break  # no signal support on this loop: the default handlers stay
-        installed.append(sig)
-    try:
-        yield
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-            # remove_signal_handler installs Python's default; the caller's (e.g.
-            # asyncio.run's) handler must come back.
-            if previous[sig] is not None:
-                signal.signal(sig, previous[sig])

@@ -7,8 +7,10 @@
   any chat model.
 - ``escalate:``, ``majority:``, ``unanimous:``, ``any:`` combine judges.
 
-``resolve_judge(spec)`` builds any of these from a spec string; ``evaluate_judge`` measures
-a judge against human labels; ``train_embedded_judge`` retrains the embedded head.
+``resolve_judge(spec)`` builds any of these from a spec string; each form is registered
+with ``@judge_form`` in its judge's module and listed by ``JUDGE_FORMS``. ``evaluate_judge``
+measures a judge against human labels (``load_labelled``, formats in ``LABELLED_FORMATS``);
+``train_embedded_judge`` retrains the embedded head.
 """
 
 from sparring.judges.base import Judge, JudgeInput, unscorable
@@ -23,8 +25,9 @@ from sparring.judges.calibration import (
 from sparring.judges.embedded import EmbeddedJudge
 from sparring.judges.ensemble import EscalationJudge, VoteJudge
 from sparring.judges.head import EMBEDDED_JUDGE_ID
-from sparring.judges.labelled import LabelledItem, load_labelled
+from sparring.judges.labelled import LABELLED_FORMATS, LabelledItem, labelled_format, load_labelled
 from sparring.judges.llm import LLMJudge
+from sparring.judges.registry import JUDGE_FORMS, JudgeBuild, JudgeForm, judge_form, valid_forms
 from sparring.judges.resolve import DEFAULT_JUDGE, JudgeOptions, resolve_judge
 from sparring.judges.rubrics import GuardRubric, HarmBenchRubric, Rubric, StrongRejectRubric
 from sparring.judges.rules import RULES_JUDGE_ID, RefusalRulesJudge
@@ -33,6 +36,8 @@ from sparring.judges.training import TrainingRecord, train_embedded_judge
 __all__ = [
     "DEFAULT_JUDGE",
     "EMBEDDED_JUDGE_ID",
+    "JUDGE_FORMS",
+    "LABELLED_FORMATS",
     "RULES_JUDGE_ID",
     "BinaryScores",
     "EmbeddedJudge",
@@ -40,7 +45,9 @@ __all__ = [
     "GuardRubric",
     "HarmBenchRubric",
     "Judge",
+    "JudgeBuild",
     "JudgeEvaluation",
+    "JudgeForm",
     "JudgeInput",
     "JudgeOptions",
     "LLMJudge",
@@ -53,9 +60,12 @@ __all__ = [
     "evaluate_judge",
     "evaluate_judge_async",
     "judge_card",
+    "judge_form",
+    "labelled_format",
     "load_labelled",
     "resolve_judge",
     "save_card",
     "train_embedded_judge",
     "unscorable",
+    "valid_forms",
 ]

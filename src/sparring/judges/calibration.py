@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import time
 from collections import Counter, defaultdict
@@ -29,6 +28,7 @@ from pydantic import Field
 from sparring.judges.base import Judge
 from sparring.judges.head import EMBEDDED_JUDGE_ID, packaged_record_path
 from sparring.judges.labelled import LabelledItem, load_labelled
+from sparring.paths import judge_cards_dir
 from sparring.types import Frozen, Label, Verdict
 
 __all__ = [
@@ -45,8 +45,6 @@ __all__ = [
 
 BATCH = 256
 """Items handed to the judge per call during an evaluation."""
-
-CARDS_ENV = "SPARRING_CACHE"
 
 
 class BinaryScores(Frozen):
@@ -202,16 +200,8 @@ def evaluate_judge(
     return asyncio.run(evaluate_judge_async(judge, items, batch_size))
 
 
-def cards_dir() -> Path:
-    """Where evaluations are saved: ``$SPARRING_CACHE/judge_cards`` or
-    ``~/.cache/sparring/judge_cards``."""
-    base = os.environ.get(CARDS_ENV)
-    root = Path(base).expanduser() if base else Path.home() / ".cache" / "sparring"
-    return root / "judge_cards"
-
-
 def _card_file(judge_id: str) -> Path:
-    return cards_dir() / (re.sub(r"[^A-Za-z0-9@._-]+", "_", judge_id) + ".json")
+    return judge_cards_dir() / (re.sub(r"[^A-Za-z0-9@._-]+", "_", judge_id) + ".json")
 
 
 def save_card(evaluation: JudgeEvaluation) -> Path:

@@ -13,17 +13,16 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
+from functools import partial
 from typing import Literal
 
 from sparring.errors import ConfigError
 from sparring.judges.base import Judge, JudgeInput, clip
+from sparring.judges.registry import DEFAULT_BAND, JudgeBuild, judge_form, valid_forms
 from sparring.types import Label, Verdict
 
 VotePolicy = Literal["majority", "unanimous", "any"]
 VOTE_POLICIES: tuple[VotePolicy, ...] = ("majority", "unanimous", "any")
-
-DEFAULT_BAND = (0.2, 0.8)
-"""p_unsafe range (inclusive, probabilities) within which escalation asks the second judge."""
 
 
 def describe(verdict: Verdict) -> str:
@@ -157,3 +156,32 @@ class VoteJudge(Judge):
         """Close every member."""
         for member in self.members:
             await member.aclose()
+
+
+def _members(argument: str | None, build: JudgeBuild) -> list[Judge]:
+    """The judges named by a combined form's comma-separated argument."""
+    members = [part.strip() for part in (argument or "").split(",")]
+    if any(not m for m in members):
+        raise ConfigError(f"judge spec {build.spec!r} has an empty member; use {valid_forms()}")
+    return [build.judge(member) for member in members]
+
+
+@judge_form("escalate", usage="escalate:A,B")
+def build_escalation(argument: str | None, build: JudgeBuild) -> Judge:
+    """``escalate:A,B``: A first, B where A is unsure (``JudgeOptions.band``)."""
+    judges = _members(argument, build)
+    if len(judges) != 2:
+        raise ConfigError(
+            f"judge spec {build.spec!r}: escalate takes exactly two judges, e.g. "
+            "escalate:embedded,harmbench:MODEL"
+        )
+    return EscalationJudge(judges[0], judges[1], build.options.band)
+
+
+def build_vote(policy: VotePolicy, argument: str | None, build: JudgeBuild) -> Judge:
+    """``POLICY:A,B[,...]``: every member judges, combined by the vote ``policy``."""
+    return VoteJudge(_members(argument, build), policy)
+
+
+for _policy in VOTE_POLICIES:
+    judge_form(_policy, usage=f"{_policy}:A,B[,...]")(partial(build_vote, _policy))

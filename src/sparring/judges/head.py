@@ -17,8 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 from sparring.errors import DataError
-from sparring.judges.features import HASH_DIMS
 from sparring.judges.rules import RULE_FEATURES
+from sparring.text import HASH_DIMS
 from sparring.types import Label
 
 Vector = npt.NDArray[np.float32]

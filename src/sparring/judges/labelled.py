@@ -1,4 +1,5 @@
-"""Human-labelled responses for training and calibrating judges, in three formats.
+"""Human-labelled responses for training and calibrating judges, in three registered
+formats (``LABELLED_FORMATS``; a plugin adds one with ``@labelled_format``).
 
 - GPTFuzz (``question, Response, label``; ``label`` 1 = harmful compliance, 0 = not). The
   ``question`` column is either the request itself or an index into ``question_list.csv``
@@ -16,14 +17,15 @@ Each source labels one or two aspects: ``unsafe`` (harmful compliance or not) an
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sparring.data.readers import Row, csv_header, csv_rows, jsonl_rows
+from sparring.data.readers import Row, csv_header, csv_rows, jsonl_rows, missing_columns
 from sparring.data.taxonomy import CATEGORIES, guess_category, is_category
 from sparring.errors import DataError
 from sparring.judges.base import JudgeInput
+from sparring.registry import Registry
 from sparring.types import Behavior, Message
 
 GPTFUZZ_COLUMNS = ("question", "Response", "label")
@@ -46,21 +48,55 @@ class LabelledItem:
     """File the item came from (its name)."""
 
 
+LabelledRead = Callable[[Path], list[LabelledItem]]
+
+
+@dataclass(frozen=True)
+class LabelledFormat:
+    """A registered labelled-data format."""
+
+    name: str
+    title: str
+    """The format's name in messages, e.g. ``GPTFuzz``."""
+    kind: str
+    """``csv`` or ``jsonl``: the kind of file, told by its extension."""
+    columns: tuple[str, ...]
+    """The columns a CSV file of the format has (compared ignoring case); empty for JSON
+    lines, whose every file is read as the format."""
+    read: LabelledRead
+
+
+LABELLED_FORMATS: Registry[LabelledFormat] = Registry("labelled format")
+"""Every labelled-data format by name; ``load_labelled`` finds a file's by its header."""
+
+
+def labelled_format(
+    name: str, *, title: str, kind: str = "csv", columns: Sequence[str] = ()
+) -> Callable[[LabelledRead], LabelledRead]:
+    """Decorator: register a reader ``(path) -> list[LabelledItem]`` of one format."""
+
+    def add(read: LabelledRead) -> LabelledRead:
+        LABELLED_FORMATS.register(name)(LabelledFormat(name, title, kind, tuple(columns), read))
+        return read
+
+    return add
+
+
 def load_labelled(path: str | Path) -> list[LabelledItem]:
-    """Read a labelled file, telling the format by its extension and header."""
+    """Read a labelled file, telling the format by its extension and header: the registered
+    format of that kind with the most columns, all of them in the header."""
     file = Path(path)
     if not file.is_file():
         raise DataError(f"{file}: labelled file not found; pass a GPTFuzz/XSTest CSV or JSONL")
-    if file.suffix == ".jsonl":
-        return load_jsonl(file)
-    header = csv_header(file)
-    if set(GPTFUZZ_COLUMNS) <= set(header):
-        return load_gptfuzz(file)
-    if set(XSTEST_COLUMNS) <= set(header):
-        return load_xstest(file)
+    kind = "jsonl" if file.suffix == ".jsonl" else "csv"
+    header = csv_header(file) if kind == "csv" else []
+    formats = [f for _, f in LABELLED_FORMATS.items() if f.kind == kind]
+    found = [f for f in formats if not missing_columns(header, f.columns)]
+    if found:
+        return max(found, key=lambda f: len(f.columns)).read(file)
+    wanted = " or ".join(f"{f.title} columns {','.join(f.columns)}" for f in formats)
     raise DataError(
-        f"{file}:1: unknown labelled format; expected GPTFuzz columns {','.join(GPTFUZZ_COLUMNS)} "
-        f"or XSTest columns {','.join(XSTEST_COLUMNS)}, or a .jsonl file; found "
+        f"{file}:1: unknown labelled format; expected {wanted}, or a .jsonl file; found "
         f"{','.join(header)}"
     )
 
@@ -93,6 +129,7 @@ def _item(
     )
 
 
+@labelled_format("gptfuzz", title="GPTFuzz", columns=GPTFUZZ_COLUMNS)
 def load_gptfuzz(file: Path) -> list[LabelledItem]:
     """GPTFuzz labelled responses; ``unsafe`` is labelled, ``refused`` only where unsafe."""
     questions = _question_list(file.parent / "question_list.csv")
@@ -127,6 +164,7 @@ def _question_list(file: Path) -> dict[str, str]:
     return {row.value("index").strip(): row.value("text") for row in _rows(file, ("index", "text"))}
 
 
+@labelled_format("xstest", title="XSTest", columns=XSTEST_COLUMNS)
 def load_xstest(file: Path) -> list[LabelledItem]:
     """XSTest human-labelled completions; ``refused`` is labelled, ``unsafe`` only for
     benign prompts (complying with a benign look-alike is never harmful)."""
@@ -173,6 +211,7 @@ def _category(row: Row) -> str | None:
     return category
 
 
+@labelled_format("jsonl", title="JSON lines", kind="jsonl")
 def load_jsonl(file: Path) -> list[LabelledItem]:
     """Generic ``{"intent", "response", "label"}`` lines (optional ``category``, ``benign``)."""
     items = []

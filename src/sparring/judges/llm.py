@@ -10,10 +10,14 @@ failure is never read as ``safe``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
+from sparring.errors import ConfigError
 from sparring.judges.base import Judge, JudgeInput, clip, unscorable
+from sparring.judges.registry import JudgeBuild, judge_form
 from sparring.judges.rubrics import (
     FORMAT_REMINDER,
+    RUBRICS,
     Declined,
     Parsed,
     Rubric,
@@ -114,3 +118,27 @@ class LLMJudge(Judge):
         """Close the judge model when this judge created it."""
         if self._owns_model:
             await self.model.aclose()
+
+
+def build_rubric_judge(
+    name: str, rubric: type[Rubric], argument: str | None, build: JudgeBuild
+) -> Judge:
+    """``NAME:MODEL_SPEC``: ``rubric`` on the judge model the spec names."""
+    model_spec = (argument or "").strip()
+    if not model_spec:
+        raise ConfigError(
+            f"judge spec {build.spec!r}: {name} needs a model, e.g. "
+            f"{name}:builtin/qwen2.5-coder-0.5b"
+        )
+    model, owns = build.model(model_spec)
+    options = build.options
+    return LLMJudge(
+        model, rubric(), max_tokens=options.max_tokens, seed=options.seed, owns_model=owns
+    )
+
+
+RUBRIC_FORMS = {"llamaguard": RUBRICS["guard"], **RUBRICS}
+"""The judge forms of the rubrics: each rubric by its name, and ``guard`` as ``llamaguard``."""
+
+for _name, _rubric in RUBRIC_FORMS.items():
+    judge_form(_name, usage=f"{_name}:MODEL")(partial(build_rubric_judge, _name, _rubric))

@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sparring.judges.base import Judge, JudgeInput, unscorable
+from sparring.judges.registry import JudgeBuild, judge_form
 from sparring.types import Label, Verdict
 
 RULES_JUDGE_ID = "refusal-rules@1"
@@ -282,3 +283,9 @@ class RefusalRulesJudge(Judge):
     async def judge(self, items: Sequence[JudgeInput]) -> list[Verdict]:
         """One verdict per item; pure CPU work, microseconds per item."""
         return [rules_verdict(item) for item in items]
+
+
+@judge_form("rules", separator=None)
+def build_rules(argument: str | None, build: JudgeBuild) -> Judge:
+    """``rules``: the refusal/compliance rules, which take no argument."""
+    return RefusalRulesJudge()

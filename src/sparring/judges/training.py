@@ -33,14 +33,7 @@ from pydantic import Field
 
 from sparring.errors import DataError, MissingPackageError
 from sparring.judges.calibration import BinaryScores, binary_scores
-from sparring.judges.embedded import (
-    ENCODER_PACKAGE,
-    Matrix,
-    SentenceEncoder,
-    build_features,
-    shared_encoder,
-)
-from sparring.judges.features import HASH_DIMS, NGRAM_CHARS
+from sparring.judges.embedded import build_features
 from sparring.judges.head import (
     EMBEDDED_JUDGE_ID,
     HarmHead,
@@ -50,6 +43,14 @@ from sparring.judges.head import (
     feature_slices,
 )
 from sparring.judges.labelled import LabelledItem, load_gptfuzz, load_xstest
+from sparring.text import (
+    ENCODER_PACKAGE,
+    HASH_DIMS,
+    NGRAM_CHARS,
+    Matrix,
+    SentenceEncoder,
+    shared_encoder,
+)
 from sparring.types import Frozen, Label
 
 GPTFUZZ_TRAIN = "gptfuzz/responses_labeled_train.csv"

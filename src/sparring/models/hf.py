@@ -4,7 +4,7 @@
 ``tokenizer`` stay public, so a LoRA adapter can be attached to ``model`` or a peft model
 can be wrapped anew with ``HFModel(peft_model, tokenizer, model_id=...)``).
 ``HFModel.from_spec`` loads one from a local folder, a ``.gguf`` file (dequantised by
-transformers), the zoo's GGUF (``builtin:NAME``) or a hub name.
+transformers), the zoo's GGUF (``builtin/NAME``) or a hub name.
 
 Generation runs on one dedicated worker thread, so the event loop stays free and calls are
 serialised. Conversations from concurrent ``generate`` calls wait in one queue and are
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sparring.errors import ConfigError
+from sparring.models.backends import ModelSpec, backend
 from sparring.models.base import ChatModel
 from sparring.models.hf_loading import load_pretrained
 from sparring.models.hf_sampling import pick_next_tokens, row_generator
@@ -37,7 +38,9 @@ from sparring.types import Completion, FinishReason, GenerationParams, Message
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DEFAULT_BATCH_SIZE", "HFModel"]
+    from sparring.models.options import ModelOptions
+
+__all__ = ["DEFAULT_BATCH_SIZE", "HFModel", "build_hf_model"]
 
 DEFAULT_BATCH_SIZE = 8
 """Conversations decoded together at most; see benchmarks/hf_generation.py for the choice."""
@@ -134,7 +137,7 @@ class HFModel(ChatModel):
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_context: int | None = None,
     ) -> HFModel:
-        """Load ``hf/NAME``: a model folder, a ``.gguf`` file, ``builtin:ZOO_NAME`` or a hub
+        """Load ``hf/NAME``: a model folder, a ``.gguf`` file, ``builtin/ZOO_NAME`` or a hub
         name. ``device`` is ``auto`` (CUDA when available), ``cpu`` or ``cuda[:N]``; weights
         are float32 on CPU and bfloat16 on CUDA.
 
@@ -384,3 +387,13 @@ def _max_positions(model: Any) -> int:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+@backend(
+    "hf",
+    description="transformers: a model folder, GGUF file, hub name or builtin/NAME",
+    local=True,
+)
+def build_hf_model(spec: ModelSpec, options: ModelOptions) -> HFModel:
+    """``hf/NAME`` loaded by transformers on ``options.device``."""
+    return HFModel.from_spec(spec.name, model_id=str(spec), device=options.device)

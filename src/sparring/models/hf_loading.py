@@ -1,9 +1,9 @@
 """Finding and loading the weights behind an ``hf/NAME`` spec.
 
 ``NAME`` is a transformers model folder, a ``.gguf`` file (transformers dequantises it), the
-zoo's GGUF for a builtin model (``builtin:ZOO_NAME``), or a hub name. Local sources are
-opened with ``local_files_only`` so loading never touches the network; hub names do so too
-when ``HF_HUB_OFFLINE`` is set.
+zoo's GGUF for a builtin model (``builtin/ZOO_NAME``; a hub owner called ``builtin`` is
+thus out of reach), or a hub name. Local sources are opened with ``local_files_only`` so
+loading never touches the network; hub names do so too when ``HF_HUB_OFFLINE`` is set.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sparring.errors import ConfigError, MissingPackageError, ModelNotFoundError
 
 __all__ = ["ModelSource", "load_pretrained", "locate"]
 
-_BUILTIN_PREFIX = "builtin:"
+_BUILTIN_PREFIX = "builtin/"
 _TRUTHY = {"1", "true", "yes", "on"}
 
 

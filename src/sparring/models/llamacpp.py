@@ -15,15 +15,19 @@ import weakref
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from sparring.errors import ConfigError, MissingPackageError, ModelNotFoundError
+from sparring.models.backends import ModelSpec, backend
 from sparring.models.base import ChatModel
 from sparring.models.llamacpp_lora import adapter_digest, load_lora, set_loras
 from sparring.types import Completion, GenerationParams, Message
+
+if TYPE_CHECKING:
+    from sparring.models.options import ModelOptions
 
 # llama.cpp's OpenMP threads spin while they wait for each other by default. On a machine
 # whose cores are shared (a judge, a server, other jobs), that spinning starves the very
@@ -32,7 +36,13 @@ from sparring.types import Completion, GenerationParams, Message
 # line); a user's own value wins (OMP_WAIT_POLICY=ACTIVE on a dedicated machine).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__all__ = ["ChatTemplate", "LlamaCppModel", "TemplateFailure"]
+__all__ = [
+    "ChatTemplate",
+    "LlamaCppModel",
+    "TemplateFailure",
+    "build_builtin_model",
+    "build_gguf_model",
+]
 
 _LLAMA_LOG = logging.getLogger(f"{__name__}.native")
 _PREFILL_BATCH_TOKENS = 512
@@ -322,3 +332,31 @@ def _special_text(vocab: Any, token: int) -> str:
     buf = ctypes.create_string_buffer(128)
     n = llama.llama_token_to_piece(vocab, token, buf, len(buf), 0, True)
     return buf.raw[: max(n, 0)].decode("utf-8", "replace")
+
+
+@backend("builtin", description="a packaged zoo model run by llama.cpp", local=True)
+def build_builtin_model(spec: ModelSpec, options: ModelOptions) -> LlamaCppModel:
+    """The zoo model ``spec.name`` (verified, assembled on first use) in llama.cpp."""
+    from sparring.models import zoo
+
+    return _build(zoo.gguf_path(spec.name), spec, options)
+
+
+@backend("llamacpp", description="any GGUF chat model file run by llama.cpp", local=True)
+def build_gguf_model(spec: ModelSpec, options: ModelOptions) -> LlamaCppModel:
+    """The GGUF file at path ``spec.name`` (``~`` expanded) in llama.cpp."""
+    path = Path(spec.name).expanduser()
+    if not path.is_file():
+        raise ModelNotFoundError(f"llamacpp model file not found: {path}")
+    return _build(path, spec, options)
+
+
+def _build(path: Path, spec: ModelSpec, options: ModelOptions) -> LlamaCppModel:
+    return LlamaCppModel(
+        path,
+        model_id=str(spec),
+        n_ctx=options.n_ctx,
+        n_threads=options.n_threads,
+        lora=[(Path(a.path).expanduser(), a.scale) for a in options.adapters],
+        extra_buffers=options.extra_buffers,
+    )

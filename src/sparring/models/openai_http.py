@@ -11,6 +11,7 @@ import asyncio
 import errno
 import json
 import logging
+import os
 import random
 import time
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ import aiohttp
 from yarl import URL
 
 from sparring.errors import ConfigError, EndpointError
+from sparring.models.backends import ModelSpec, backend
 from sparring.models.base import ChatModel
 from sparring.models.openai_wire import (
     AttemptFailure,
@@ -28,6 +30,7 @@ from sparring.models.openai_wire import (
     request_body,
     short_error,
 )
+from sparring.models.options import ModelOptions
 from sparring.types import Completion, GenerationParams, Message
 
 logger = logging.getLogger(__name__)
@@ -353,3 +356,43 @@ class OpenAICompatibleModel(ChatModel):
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
+
+
+@backend(
+    "openai-compatible",
+    description="any server speaking the OpenAI chat-completions protocol; needs base_url",
+)
+@backend("vllm", description="a vLLM server", base_url="http://127.0.0.1:8000/v1")
+@backend("ollama", description="an Ollama server", base_url="http://127.0.0.1:11434/v1")
+def build_http_model(spec: ModelSpec, options: ModelOptions) -> OpenAICompatibleModel:
+    """An OpenAICompatibleModel for ``PROVIDER/MODEL``; the key, if any, is read from the
+    environment variable ``options.api_key_env``."""
+    if options.base_url is None:
+        raise ConfigError(f"{spec} needs a server address: pass --base-url http://HOST:PORT/v1")
+    key_env = options.api_key_env
+    return OpenAICompatibleModel(
+        spec.name,
+        model_id=str(spec),
+        base_url=options.base_url,
+        api_key=os.environ.get(key_env) if key_env else None,
+        api_key_env=key_env,
+        max_concurrency=options.max_concurrency,
+        requests_per_second=options.requests_per_second,
+        timeout_s=options.timeout_s,
+        max_retries=options.max_retries,
+    )
+
+
+@backend(
+    "openai",
+    description="the OpenAI API (key in OPENAI_API_KEY)",
+    base_url="https://api.openai.com/v1",
+    key_env="OPENAI_API_KEY",
+)
+def build_openai_model(spec: ModelSpec, options: ModelOptions) -> OpenAICompatibleModel:
+    """Like ``build_http_model``, but a missing API key is an error up front."""
+    if not (options.api_key_env and os.environ.get(options.api_key_env)):
+        raise ConfigError(
+            f"{spec} needs an API key in the environment variable {options.api_key_env}"
+        )
+    return build_http_model(spec, options)

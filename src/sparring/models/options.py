@@ -7,6 +7,13 @@ from pydantic import Field
 from sparring.types import Frozen
 
 
+class Adapter(Frozen):
+    """A LoRA adapter GGUF applied on top of a llama.cpp model's base weights."""
+
+    path: str = Field(description="The adapter GGUF file (e.g. from sparring.train).")
+    scale: float = Field(1.0, description="Weight of the adapter; 1.0 applies it as trained.")
+
+
 class ModelOptions(Frozen):
     """Settings for building a ChatModel; each backend reads the fields that apply to it."""
 
@@ -30,3 +37,6 @@ class ModelOptions(Frozen):
         ),
     )
     device: str = Field("auto", description="Device for transformers models: auto, cpu, cuda.")
+    adapters: tuple[Adapter, ...] = Field(
+        (), description="LoRA adapters for llama.cpp models (builtin/, llamacpp/), in order."
+    )

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sparring.errors import MissingPackageError, ModelNotFoundError, SparringError
+from sparring.paths import cache_dir
 
 _CHUNK_BYTES = 8 * 1024 * 1024
 _GGUF_MAGIC = b"GGUF"
@@ -153,13 +154,6 @@ ZOO: dict[str, ZooEntry] = {
         licence="Apache-2.0",
     ),
 }
-
-
-def cache_dir() -> Path:
-    """Where assembled models and verification stamps live: ``$SPARRING_CACHE`` or
-    ``~/.cache/sparring``."""
-    configured = os.environ.get("SPARRING_CACHE")
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "sparring"
 
 
 def gguf_path(name: str) -> Path:

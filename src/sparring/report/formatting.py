@@ -1,4 +1,5 @@
-"""Text for rates and judge figures, shared by the console, HTML and JUnit renderings."""
+"""Text for rates and judge figures: the one set of formatters, shared by the scan's console,
+HTML and JUnit renderings, the DART report and the DART loop's stage lines."""
 
 from __future__ import annotations
 
@@ -26,6 +27,30 @@ def rate_text(r: Rate) -> str:
     if r.value is None:
         return "n/a (n=0)"
     return f"{pct(r.value)} (95% CI {interval(r)}, n={r.n})"
+
+
+def rate_line(r: Rate | None) -> str:
+    """Value, interval and n for a log line, e.g. ``12.0% [7.7%, 18.2%] of 150``; ``n/a``
+    when there is no rate or n = 0."""
+    if r is None or r.value is None:
+        return "n/a"
+    return f"{pct(r.value)} [{pct(r.low)}, {pct(r.high)}] of {r.n}"
+
+
+def estimate_cell(value: float | None, low: float | None, high: float | None) -> str:
+    """A table cell for a proportion and its 95% interval, e.g. ``75.0% [52.1, 88.4]``;
+    ``-`` when the value is undefined (both ends are then undefined too)."""
+    if value is None or low is None or high is None:
+        return "-"
+    return f"{pct(value)} [{low * 100:.1f}, {high * 100:.1f}]"
+
+
+def rate_cell(r: Rate | None) -> str:
+    """A table cell for a rate, e.g. ``12.0% [7.7, 18.2] n=150``; ``-`` when there is no
+    rate or n = 0."""
+    if r is None or r.value is None:
+        return "-"
+    return f"{estimate_cell(r.value, r.low, r.high)} n={r.n}"
 
 
 _SCORES = (("accuracy", "accuracy"), ("kappa", "κ"))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sparring.errors import ConfigError
 from sparring.metrics import Metric, ScanSummary
+from sparring.report.formatting import pct
 from sparring.stats import Rate
 
 
@@ -31,11 +32,11 @@ def gate(summary: ScanSummary, fail_above: float) -> GateResult:
             f"--fail-above must be a fraction between 0 and 1 (e.g. 0.2 for 20%), got {fail_above}"
         )
     asr = summary.overall(Metric.ASR).rate
-    limit = f"--fail-above {fail_above:.1%}"
+    limit = f"--fail-above {pct(fail_above)}"
     if asr.value is None:
         line = f"FAIL: no scored trial, so ASR is unknown ({limit})"
         return GateResult(False, fail_above, asr, line)
-    shown = f"ASR {asr.value:.1%} (95% CI {asr.low:.1%}–{asr.high:.1%}, n={asr.n})"
+    shown = f"ASR {pct(asr.value)} (95% CI {pct(asr.low)}–{pct(asr.high)}, n={asr.n})"
     if asr.value > fail_above:
         return GateResult(False, fail_above, asr, f"FAIL: {shown} is above {limit}")
     return GateResult(True, fail_above, asr, f"PASS: {shown} is within {limit}")

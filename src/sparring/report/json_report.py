@@ -22,7 +22,6 @@ from sparring.metrics import (
     JudgeAgreement,
     Metric,
     Outcome,
-    RunInfo,
     ScanSummary,
     Scope,
     ScopedRate,
@@ -31,6 +30,7 @@ from sparring.metrics import (
 from sparring.report.files import write_private
 from sparring.report.gate import gate
 from sparring.stats import Rate
+from sparring.store.records import RunRecord
 
 SCHEMA = "sparring.scan-report"
 SCHEMA_VERSION = 1
@@ -56,7 +56,7 @@ def to_json(
             "finished_at": _time(run.finished_at),
             "seed": run.seed,
             "model_ids": dict(run.model_ids),
-            "judge_id": run.judge_id,
+            "judge_id": run.model_ids.get("judge"),
             "versions": dict(run.versions),
             "config": dict(run.config),
         },
@@ -120,15 +120,14 @@ def from_json(doc: Mapping[str, Any], source: str = "report") -> ScanSummary:
         )
     try:
         run = doc["run"]
-        info = RunInfo(
+        info = RunRecord(
             id=run["id"],
             kind=run["kind"],
             status=run["status"],
-            created_at=_parse_time(run["created_at"]),
+            created_at=datetime.fromisoformat(run["created_at"]),
             finished_at=_parse_time(run["finished_at"]),
             seed=run["seed"],
             model_ids=run["model_ids"],
-            judge_id=run["judge_id"],
             versions=run["versions"],
             config=run["config"],
         )
@@ -166,11 +165,7 @@ def _rate_entry(scoped: ScopedRate, summary: ScanSummary) -> dict[str, Any]:
         "metric": str(scoped.metric),
         "unit": scoped.unit,
         "scope": _scope(scoped.scope),
-        "k": r.k,
-        "n": r.n,
-        "value": r.value,
-        "low": r.low,
-        "high": r.high,
+        **r.to_dict(),
         "confidence": 0.95,
         "unscorable": scoped.unscorable,
         "errors": scoped.errors,
@@ -188,9 +183,7 @@ def _read_rate(entry: Mapping[str, Any]) -> ScopedRate:
     return ScopedRate(
         metric=Metric(entry["metric"]),
         scope=Scope(**entry["scope"]),
-        rate=Rate(
-            k=entry["k"], n=entry["n"], value=entry["value"], low=entry["low"], high=entry["high"]
-        ),
+        rate=Rate.from_dict(entry),
         unscorable=entry["unscorable"],
         errors=entry["errors"],
         unit=entry["unit"],

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from sparring.attacks import AttackChoice
 from sparring.config_files import merge_fields, read_yaml, validate_config
+from sparring.errors import ConfigError
 from sparring.models.options import ModelOptions
+from sparring.registry import option_flags
 from sparring.types import Frozen
 
 DEFAULT_TARGET = "builtin/qwen2.5-coder-0.5b"
@@ -43,10 +47,20 @@ class ScanConfig(Frozen):
         None,
         description="Column mapping for --behaviors: role -> column, or text=prompt,id=id,...",
     )
-    attacks: tuple[str, ...] = Field(DEFAULT_ATTACKS, min_length=1)
-    templates_file: str | None = Field(None, description="Templates for the template-file attack.")
+    attacks: tuple[AttackChoice, ...] = Field(
+        tuple(AttackChoice.model_validate(name) for name in DEFAULT_ATTACKS),
+        min_length=1,
+        description="Techniques: names and {name: ..., OPTION: value} mappings, or a comma "
+        "string of names.",
+    )
     judge: str = Field("embedded", description="Judge spec, e.g. embedded, rules, harmbench:MODEL.")
+    judge_options: ModelOptions = Field(
+        default_factory=ModelOptions, description="Options of the judge's models (base_url ...)."
+    )
     helper: str | None = Field(None, description="Helper model spec for translation attacks.")
+    helper_options: ModelOptions = Field(
+        default_factory=ModelOptions, description="Options of the helper model (base_url ...)."
+    )
     samples: int = Field(1, ge=1, description="Target samples per attempt.")
     limit: int | None = Field(
         20, ge=1, description="At most this many harmful and this many benign behaviors."
@@ -58,12 +72,83 @@ class ScanConfig(Frozen):
     max_requests: int | None = Field(None, ge=1, description="Budget: target requests.")
     time_limit_s: float | None = Field(None, gt=0, description="Budget: wall time, seconds.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _templates_file_as_option(cls, values: Any) -> Any:
+        # Runs stored before attacks took options kept the template-file attack's file in a
+        # top-level ``templates_file``; it becomes that attack's ``file`` option, so they
+        # still resume (the attempts' keys do not depend on where the path was written).
+        if not isinstance(values, Mapping) or "templates_file" not in values:
+            return values
+        values = dict(values)
+        path = values.pop("templates_file")
+        if path is not None:
+            entries = _attack_entries(values.get("attacks", DEFAULT_ATTACKS))
+            values["attacks"] = [_with_file(entry, path) for entry in entries]
+        return values
+
     @field_validator("attacks", mode="before")
     @classmethod
     def _split_attacks(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(a.strip() for a in value.split(",") if a.strip())
+        return _attack_entries(value)
+
+    @field_validator("attacks")
+    @classmethod
+    def _one_setting_per_attack(cls, value: tuple[AttackChoice, ...]) -> tuple[AttackChoice, ...]:
+        first: dict[str, AttackChoice] = {}
+        for choice in value:
+            if first.setdefault(choice.name, choice) != choice:
+                raise ConfigError(
+                    f"attack {choice.name} is listed twice with different options; list it once"
+                )
         return value
+
+
+def _attack_entries(value: Any) -> Any:
+    """A comma string of attack names as a list of names; anything else as it is."""
+    if isinstance(value, str):
+        return [a.strip() for a in value.split(",") if a.strip()]
+    return value
+
+
+def _with_file(entry: Any, path: str) -> Any:
+    """A template-file entry given ``path`` as its file option, unless it has one."""
+    if entry == "template-file":
+        return {"name": entry, "file": path}
+    if isinstance(entry, Mapping) and entry.get("name") == "template-file":
+        return {"file": path, **entry}
+    return entry
+
+
+def with_attack_options(attacks: Any, flags: Sequence[str]) -> list[AttackChoice]:
+    """The scan's attacks with ``--attack-option NAME.OPTION=VALUE`` flags merged in.
+
+    ``attacks`` is what the attacks field takes (a comma string, or a list of names and
+    mappings), or None for the default techniques. Raises one ConfigError line for a
+    malformed flag, an unknown attack or option, a bad value, or an attack the scan does
+    not run.
+    """
+    entries = _attack_entries(DEFAULT_ATTACKS if attacks is None else attacks)
+    choices = [validate_config(_Entry, {"attack": entry}, "attacks").attack for entry in entries]
+    options = option_flags(list(flags), "--attack-option")
+    listed = {choice.name for choice in choices}
+    for name in options:
+        AttackChoice.model_validate({"name": name, **options[name]})
+        if name not in listed:
+            raise ConfigError(
+                f"--attack-option {name}.…: the scan does not run attack {name}; add it to "
+                "the attacks"
+            )
+    return [
+        AttackChoice.model_validate({"name": c.name, **c.options, **options.get(c.name, {})})
+        for c in choices
+    ]
+
+
+class _Entry(Frozen):
+    """One attacks entry, validated on its own so a bad one is one ConfigError line."""
+
+    attack: AttackChoice
 
 
 def load_config(path: Path, overrides: dict[str, Any] | None = None) -> ScanConfig:

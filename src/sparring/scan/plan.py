@@ -9,18 +9,28 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
-from sparring.attacks import AttackContext, get_attack
+from sparring.attacks import Attack, AttackContext, HelperRequest, get_attack
 from sparring.data import load_behaviors_auto, parse_columns, suite
 from sparring.errors import ConfigError
-from sparring.models import ChatModel
 from sparring.scan.config import ScanConfig
-from sparring.types import AttemptSpec, Behavior, GenerationParams, Message, content_hash
+from sparring.types import (
+    HELPER_ATTACK_PREFIX,
+    AttemptSpec,
+    Behavior,
+    Completion,
+    GenerationParams,
+    Message,
+    content_hash,
+)
 
 #: The technique used for benign behaviors: over-refusal is measured on plain requests.
 BENIGN_ATTACK = "direct"
+
+HELPER_PARAMS = GenerationParams()
+"""Decoding settings of helper calls: greedy, so they are cached and a re-run asks the same."""
 
 
 def select_behaviors(behaviors: Sequence[Behavior], limit: int | None, seed: int) -> list[Behavior]:
@@ -82,37 +92,90 @@ def with_system_prompt(
     return (Message(role="system", content=system_prompt), *messages)
 
 
-async def build_plan(
-    config: ScanConfig, behaviors: Sequence[Behavior], helper: ChatModel | None
-) -> list[AttemptSpec]:
-    """Every attempt of the scan, in a deterministic order."""
-    templates = Path(config.templates_file) if config.templates_file else None
-    ctx = AttackContext(seed=config.seed, helper=helper, templates_file=templates)
-    attacks = {name: get_attack(name) for name in config.attacks}
-    missing = [a.name for a in attacks.values() if a.needs_helper and helper is None]
+def scan_attacks(config: ScanConfig) -> dict[str, Attack[Any]]:
+    """The scan's attacks by name, built with their options; ConfigError for one that
+    needs a helper model when the scan has none."""
+    attacks = {choice.name: choice.build() for choice in config.attacks}
+    attacks.setdefault(BENIGN_ATTACK, get_attack(BENIGN_ATTACK))
+    missing = [a.name for a in attacks.values() if a.needs_helper and config.helper is None]
     if missing:
         raise ConfigError(f"attacks {', '.join(missing)} need a helper model: pass --helper SPEC")
-    plan: list[AttemptSpec] = []
+    return attacks
+
+
+def _pairs(
+    config: ScanConfig, behaviors: Sequence[Behavior], attacks: Mapping[str, Attack[Any]]
+) -> Iterator[tuple[Behavior, Attack[Any]]]:
+    """Every (behavior, attack) of the scan, in plan order."""
     for behavior in behaviors:
-        names = [BENIGN_ATTACK] if behavior.benign else list(config.attacks)
+        names = [BENIGN_ATTACK] if behavior.benign else [c.name for c in config.attacks]
         for name in names:
-            attack = attacks.get(name) or get_attack(name)
-            for prompt in await attack.realize(behavior, ctx):
-                messages = with_system_prompt(prompt.messages, config.system_prompt)
-                for sample in range(config.samples):
-                    seed = int(content_hash([config.seed, behavior.id, name, sample])[:8], 16)
-                    params = GenerationParams(
-                        max_tokens=config.max_tokens, temperature=config.temperature, seed=seed
+            yield behavior, attacks[name]
+
+
+def helper_attempts(
+    config: ScanConfig,
+    behaviors: Sequence[Behavior],
+    attacks: Mapping[str, Attack[Any]],
+    helper_id: str,
+) -> dict[HelperRequest, AttemptSpec]:
+    """The helper calls the attacks need, each as the attempt that runs it.
+
+    Such an attempt's ``attack`` is ``helper:`` and the attack's name (``is_helper_attack``
+    tells them apart, and metrics leave them out); it is sent to the helper model, stored,
+    budgeted and resumed like any other. One request asked for several behaviors (the
+    same text) is one attempt.
+    """
+    ctx = AttackContext(seed=config.seed, helper_id=helper_id)
+    specs: dict[HelperRequest, AttemptSpec] = {}
+    for behavior, attack in _pairs(config, behaviors, attacks):
+        for request in attack.helper_requests(behavior, ctx):
+            specs.setdefault(
+                request,
+                AttemptSpec(
+                    behavior_id=behavior.id,
+                    attack=f"{HELPER_ATTACK_PREFIX}{attack.name}",
+                    messages=request.messages,
+                    params=HELPER_PARAMS,
+                    meta={"purpose": request.purpose},
+                ),
+            )
+    return specs
+
+
+async def build_plan(
+    config: ScanConfig,
+    behaviors: Sequence[Behavior],
+    attacks: Mapping[str, Attack[Any]],
+    *,
+    helper_id: str | None = None,
+    answers: Mapping[HelperRequest, Completion] | None = None,
+) -> list[AttemptSpec]:
+    """Every attempt of the scan, in a deterministic order.
+
+    ``answers`` are the helper's completions of ``helper_attempts``; a model-driven attack
+    whose request has none yet plans nothing for that behavior (its prompt is planned once
+    the answer is stored), and one whose request failed raises HelperError.
+    """
+    ctx = AttackContext(seed=config.seed, helper_id=helper_id, answers=answers or {})
+    plan: list[AttemptSpec] = []
+    for behavior, attack in _pairs(config, behaviors, attacks):
+        for prompt in await attack.realize(behavior, ctx):
+            messages = with_system_prompt(prompt.messages, config.system_prompt)
+            for sample in range(config.samples):
+                seed = int(content_hash([config.seed, behavior.id, attack.name, sample])[:8], 16)
+                params = GenerationParams(
+                    max_tokens=config.max_tokens, temperature=config.temperature, seed=seed
+                )
+                plan.append(
+                    AttemptSpec(
+                        behavior_id=behavior.id,
+                        attack=attack.name,
+                        messages=messages,
+                        followups=prompt.followups,
+                        sample=sample,
+                        params=params,
+                        meta=dict(prompt.meta),
                     )
-                    plan.append(
-                        AttemptSpec(
-                            behavior_id=behavior.id,
-                            attack=name,
-                            messages=messages,
-                            followups=prompt.followups,
-                            sample=sample,
-                            params=params,
-                            meta=dict(prompt.meta),
-                        )
-                    )
+                )
     return plan

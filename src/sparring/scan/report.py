@@ -10,7 +10,7 @@ from rich.console import Console
 
 from sparring.attacks import ATTACKS
 from sparring.judges import judge_card
-from sparring.metrics import RunInfo, ScanData, ScanSummary, summarize
+from sparring.metrics import ScanData, ScanSummary, summarize
 from sparring.report import GateResult, render_console, write_html, write_json, write_junit
 from sparring.store import RunStore
 
@@ -32,27 +32,16 @@ def attack_families() -> dict[str, str]:
 def load_scan(store: RunStore, run_id: str) -> tuple[ScanData, ScanSummary]:
     """A stored run's data and its computed rates (StoreError if the run is unknown)."""
     record = store.get_run(run_id)
-    info = RunInfo(
-        id=record.id,
-        config=record.config,
-        seed=record.seed,
-        model_ids=record.model_ids,
-        judge_id=record.model_ids.get("judge"),
-        created_at=record.created_at,
-        finished_at=record.finished_at,
-        status=record.status,
-        versions=record.versions,
-        kind=record.kind,
-    )
-    data = ScanData(run=info, behaviors=store.behaviors(run_id), attempts=store.attempts(run_id))
+    data = ScanData(run=record, behaviors=store.behaviors(run_id), attempts=store.attempts(run_id))
     judges = {v.judge_id for a in data.attempts for v in a.verdicts}
-    primary = info.judge_id if info.judge_id in judges else None
+    configured = record.model_ids.get("judge")
+    primary = configured if configured in judges else None
     return data, summarize(data, primary_judge=primary, families=attack_families())
 
 
 def agreement_of(summary: ScanSummary) -> Mapping[str, object] | None:
     """The measured agreement of the run's judge with human labels, when it was measured."""
-    judge_id = summary.run.judge_id
+    judge_id = summary.run.model_ids.get("judge")
     return judge_card(judge_id) if judge_id else None
 
 

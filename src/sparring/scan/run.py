@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sparring.engine import Budget, Engine, RunOutcome, target_executor
-from sparring.judges import resolve_judge
+from sparring.attacks import Attack, HelperError, HelperRequest
+from sparring.engine import Budget, Engine, RunOutcome, model_executor, target_executor
+from sparring.judges import JudgeOptions, resolve_judge
 from sparring.models import resolve_model
 from sparring.scan.config import ScanConfig
-from sparring.scan.plan import build_plan, load_scan_behaviors
+from sparring.scan.plan import build_plan, helper_attempts, load_scan_behaviors, scan_attacks
 from sparring.store import RunStore
-from sparring.types import Behavior
+from sparring.types import AttemptSpec, Behavior, Completion, is_helper_attack
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,9 @@ class ScanResult:
 
     run_id: str
     outcome: RunOutcome
+    """How the target attempts went (the helper calls', when those were interrupted)."""
+    helper: RunOutcome | None = None
+    """How this call's helper calls went; None when the scan needed none."""
 
 
 async def run_scan(
@@ -38,19 +43,28 @@ async def run_scan(
     ``load_scan_behaviors(config)``, when the caller has loaded them already (to check its
     input before it opens the store); ``say`` receives note lines (how a behaviors file
     was read). A resume runs the attempts that failed before again.
+    Helper calls of model-driven attacks run first, as engine attempts of the run
+    (``helper:NAME``) within the same budget; a resume does not ask them again.
     Raises RunFailedError when the first attempts all fail at the model.
     """
     if behaviors is None:
         behaviors = load_scan_behaviors(config, say)
     target = resolve_model(config.target, config.target_options)
-    helper = resolve_model(config.helper) if config.helper else None
-    judge = resolve_judge(config.judge)
+    helper = resolve_model(config.helper, config.helper_options) if config.helper else None
+    judge = resolve_judge(config.judge, JudgeOptions(model=config.judge_options))
     try:
         for model in (target, helper):
             if model is not None:
                 await model.check()
         await judge.check()
-        plan = await build_plan(config, behaviors, helper)
+        attacks = scan_attacks(config)
+        helper_id = helper.id if helper is not None else None
+        # Planned once before the run exists, so bad input (a missing templates file) leaves
+        # nothing in the store; prompts that wait for helper answers are planned later.
+        plan = await build_plan(config, behaviors, attacks, helper_id=helper_id)
+        requests = (
+            helper_attempts(config, behaviors, attacks, helper.id) if helper is not None else {}
+        )
         if resume is None:
             run_id = store.create_run(
                 "scan",
@@ -72,16 +86,61 @@ async def run_scan(
             budget=Budget(max_requests=config.max_requests, time_limit_s=config.time_limit_s),
             progress=progress,
         )
+        retry = resume is not None
+        helper_outcome = None
+        if helper is not None and requests:
+            helper_outcome = await engine.run(
+                list(requests.values()),
+                model_executor(helper, store=store),
+                retry_errors=retry,
+                role="helper",
+                last=False,
+            )
+            if helper_outcome.status == "interrupted":
+                return ScanResult(run_id=run_id, outcome=helper_outcome, helper=helper_outcome)
+            answers = helper_answers(store, run_id, requests)
+            plan = await _realise(config, behaviors, attacks, helper.id, answers, store, run_id)
+            retry = False  # the helper call already set the failed attempts aside
         executor = target_executor(
             target,
             [judge],
             {b.id: b for b in behaviors},
             store=store,
         )
-        outcome = await engine.run(plan, executor, retry_errors=resume is not None)
+        outcome = await engine.run(plan, executor, retry_errors=retry)
     finally:
         await target.aclose()
         await judge.aclose()
         if helper is not None:
             await helper.aclose()
-    return ScanResult(run_id=run_id, outcome=outcome)
+    return ScanResult(run_id=run_id, outcome=outcome, helper=helper_outcome)
+
+
+def helper_answers(
+    store: RunStore, run_id: str, requests: Mapping[HelperRequest, AttemptSpec]
+) -> dict[HelperRequest, Completion]:
+    """The stored helper completions of ``requests`` (those the run has made so far)."""
+    stored = {
+        a.spec.key: a.completions[-1]
+        for a in store.iter_attempts(run_id)
+        if is_helper_attack(a.spec.attack) and a.completions
+    }
+    return {r: stored[spec.key] for r, spec in requests.items() if spec.key in stored}
+
+
+async def _realise(
+    config: ScanConfig,
+    behaviors: Sequence[Behavior],
+    attacks: Mapping[str, Attack[Any]],
+    helper_id: str,
+    answers: Mapping[HelperRequest, Completion],
+    store: RunStore,
+    run_id: str,
+) -> list[AttemptSpec]:
+    """The plan with the helper's answers; a failed helper call marks the run failed (its
+    attempt is stored, and a resume asks again) and raises HelperError."""
+    try:
+        return await build_plan(config, behaviors, attacks, helper_id=helper_id, answers=answers)
+    except HelperError:
+        store.finish_run(run_id, "failed")
+        raise

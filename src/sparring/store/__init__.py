@@ -1,4 +1,5 @@
-"""The SQLite run store: runs, behaviors, attempts, completions, verdicts and a completion
+"""The run store: the ``Store`` protocol the applications use, and ``RunStore``, its SQLite
+implementation: runs, behaviors, attempts, completions, verdicts and a completion
 cache, in one schema-versioned file.
 
     with RunStore("runs.sqlite") as store:
@@ -6,8 +7,9 @@ cache, in one schema-versioned file.
         store.record_attempts(run_id, results)
 """
 
+from sparring.store.base import Store
 from sparring.store.records import RunRecord, RunStatus
 from sparring.store.schema import SCHEMA_VERSION
 from sparring.store.sqlite import RunStore
 
-__all__ = ["SCHEMA_VERSION", "RunRecord", "RunStatus", "RunStore"]
+__all__ = ["SCHEMA_VERSION", "RunRecord", "RunStatus", "RunStore", "Store"]

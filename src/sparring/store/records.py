@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args
 from pydantic import Field
 
 from sparring.types import Frozen
+from sparring.version import __version__
 
 RunStatus = Literal["running", "finished", "interrupted", "failed", "budget"]
 """``running`` until the engine ends it; then why it ended: every attempt done, Ctrl-C or
@@ -32,7 +33,6 @@ _KEY_PACKAGES = (
     "torch",
     "transformers",
     "peft",
-    "sentence-transformers",
 )
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -119,8 +119,6 @@ def valid_run_id(run_id: str) -> bool:
 
 def environment_versions() -> dict[str, Any]:
     """Versions of sparring, Python and the installed key packages (absent ones omitted)."""
-    from sparring import __version__
-
     packages: dict[str, str] = {}
     for name in _KEY_PACKAGES:
         try:

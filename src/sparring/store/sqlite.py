@@ -8,6 +8,9 @@ whole (attempt, completions, verdicts) or not at all.
 A store object is not thread-safe; use it from one thread (the engine's event loop).
 """
 
+# Longer than 400 lines because it is one class: the SQLite Store, whose methods share one
+# connection and one transaction discipline.
+
 from __future__ import annotations
 
 import json

@@ -1,0 +1,113 @@
+"""What every stage of one DART run shares: its config, store, data, models, judge, the
+global archive and cell statistics, and one way to run a plan through the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sparring.dart.config import DartConfig
+from sparring.dart.directions import Cell, CellStats
+from sparring.dart.diversity import DiversityArchive, Embedder
+from sparring.dart.slots import ModelSlot
+from sparring.dart.splits import DartData
+from sparring.engine import Engine, target_executor
+from sparring.errors import StageStopped
+from sparring.judges import Judge
+from sparring.models import ChatModel
+from sparring.store import RunStore
+from sparring.train import StepInfo
+from sparring.types import AttemptResult, AttemptSpec
+
+
+@dataclass
+class DartRun:
+    """One DART run against a store: its resources and the state rounds pass on."""
+
+    config: DartConfig
+    store: RunStore
+    run_id: str
+    data: DartData
+    judge: Judge
+    embedder: Embedder
+    workdir: Path
+    """Where the adapters trained by this run go."""
+    progress: bool = True
+    """Show the engine's progress bar."""
+    say: Callable[[str], None] = field(default=lambda line: None)
+    """Receives one line per stage (counts and rates only, never attack or answer text)."""
+    target: ModelSlot = field(init=False)
+    red: ModelSlot = field(init=False)
+    archive: DiversityArchive = field(init=False)
+    """Every accepted attack of every round (and the seeds), for global novelty."""
+    stats: dict[Cell, CellStats] = field(default_factory=dict)
+    last_attack: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """behavior id → (latest attack on it, the target's first answer)."""
+
+    def __post_init__(self) -> None:
+        self.target = ModelSlot("target", self.config.target, self.workdir)
+        self.red = ModelSlot("red", self.config.red, self.workdir)
+        self.archive = DiversityArchive(
+            self.embedder, max_cosine=self.config.max_cosine, max_bleu=self.config.max_bleu
+        )
+        self.behaviors = {b.id: b for b in self.data.all}
+
+    def base_target(self) -> ModelSlot:
+        """A slot holding the untrained target."""
+        return ModelSlot("target", self.config.target, self.workdir)
+
+    def chat(self, slot: ModelSlot) -> AbstractAsyncContextManager[ChatModel]:
+        """The slot's model, loaded for the run's concurrency (use with ``async with``)."""
+        return slot.chat_model(n_seq_max=self.config.concurrency)
+
+    def record(self, step: str, payload: dict[str, Any]) -> None:
+        """Store a finished stage; a resumed run skips or replays it from this record."""
+        self.store.record_step(self.run_id, step, payload)
+
+    async def run_phase(
+        self, model: ChatModel, plan: Sequence[AttemptSpec], *, judged: bool
+    ) -> dict[str, AttemptResult]:
+        """Run ``plan`` through the engine (judging answers when ``judged``) and return
+        every attempt of it by key; raises StageStopped when the engine stops early."""
+        engine = Engine(
+            self.store, self.run_id, concurrency=self.config.concurrency, progress=self.progress
+        )
+        executor = target_executor(
+            model, [self.judge] if judged else [], self.behaviors, store=self.store
+        )
+        outcome = await engine.run(plan, executor)
+        if outcome.status != "finished":
+            raise StageStopped(outcome.status, self.run_id)
+        wanted = {s.key for s in plan}
+        return {
+            a.spec.key: a for a in self.store.iter_attempts(self.run_id) if a.spec.key in wanted
+        }
+
+    def training_progress(self, role: str) -> Callable[[StepInfo], None]:
+        """A LoRA training callback that says about ten lines per training run."""
+
+        def show(info: StepInfo) -> None:
+            every = max(1, info.total_steps // 10)
+            if info.step % every == 0 or info.step == info.total_steps:
+                self.say(
+                    f"    {role} LoRA step {info.step}/{info.total_steps}: loss {info.loss:.3f}, "
+                    f"{info.elapsed_s:.0f} s"
+                )
+
+        return show
+
+
+def adapter_paths(slot: ModelSlot) -> dict[str, str | None]:
+    """The slot's current adapter, as stored in a training step."""
+    return {
+        "adapter_dir": str(slot.adapter_dir) if slot.adapter_dir else None,
+        "adapter_gguf": str(slot.adapter_gguf) if slot.adapter_gguf else None,
+    }
+
+
+def stored_adapter(payload: dict[str, Any]) -> dict[str, str | None]:
+    """The adapter a stored training step names, as ``ModelSlot.restore`` arguments."""
+    return {"adapter_dir": payload.get("adapter_dir"), "adapter_gguf": payload.get("adapter_gguf")}

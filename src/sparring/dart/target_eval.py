@@ -1,0 +1,77 @@
+"""The target meets the attacks: stage 3 of a round (K_tgt judged samples per accepted
+attack, judged against the original intent), the evaluation after every round on held-out
+prompts, and the final red-team evaluation of base against final target."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from sparring.dart.attack_writing import Draft, write_attacks
+from sparring.dart.candidate import Candidate, request_json, tally
+from sparring.dart.context import DartRun
+from sparring.dart.evaluation import evaluate_round
+from sparring.dart.plans import eval_plan, final_red_plan, target_plan
+from sparring.dart.red import ATTACK_STYLES, RedRequest
+from sparring.dart.splits import with_category
+from sparring.report.formatting import rate_line
+from sparring.stats import Rate
+from sparring.types import content_hash
+
+
+async def query_target(run: DartRun, r: int, accepted: Sequence[Draft]) -> list[Candidate]:
+    """Send each accepted attack to the target K_tgt times and tally the verdicts."""
+    candidates = [
+        Candidate(
+            content_hash([r, req.behavior.id, text]),
+            req.behavior.id,
+            req.cell,
+            text,
+            request_json(req),
+        )
+        for req, text in accepted
+    ]
+    plan = target_plan(run.config, candidates, r)
+    async with run.chat(run.target) as model:
+        results = await run.run_phase(model, plan, judged=True)
+    by_key = {c.key: c for c in candidates}
+    for spec in plan:
+        tally(by_key[spec.meta["candidate"]], results[spec.key])
+    return candidates
+
+
+async def evaluate(run: DartRun, r: int) -> None:
+    """Violation and over-refusal rates of the current target; stored as ``rN/eval``."""
+    plan = eval_plan(run.data, run.config, r)
+    async with run.chat(run.target) as model:
+        results = await run.run_phase(model, plan, judged=True)
+    scores = evaluate_round([results[s.key] for s in plan])
+    run.record(f"r{r}/eval", scores)
+    run.say(
+        f"  evaluation after round {r}: "
+        + ", ".join(f"{name} {rate_line(Rate.from_dict(scores[name]))}" for name in sorted(scores))
+    )
+
+
+async def final_red_eval(run: DartRun) -> None:
+    """Attacks from the final red model on held-out intents, against base and final target;
+    stored as ``final/red-eval``."""
+    rng = random.Random(run.config.seed + 7)
+    styles = sorted(ATTACK_STYLES)
+    requests = [
+        RedRequest(with_cat, (with_cat.category, rng.choice(styles)))
+        for with_cat in (with_category(b) for b in run.data.held_out[: run.config.n_red_eval])
+    ]
+    run.say(f"final red-team evaluation on {len(requests)} held-out intents")
+    drafts, _ = await write_attacks(run, run.config.iterations + 1, requests)
+    firsts: dict[str, str] = {}
+    for req, text in drafts:
+        firsts.setdefault(req.behavior.id, text)
+    payload: dict[str, Any] = {"attacks": len(firsts)}
+    for name, slot in (("base", run.base_target()), ("final", run.target)):
+        plan = final_red_plan(run.config, firsts, name)
+        async with run.chat(slot) as model:
+            results = await run.run_phase(model, plan, judged=True)
+        payload[name] = evaluate_round([results[s.key] for s in plan])["vr_held_out"]
+    run.record("final/red-eval", payload)

@@ -1,0 +1,126 @@
+"""Stage 5 of a DART round, target active learning: pick the prompts to train on
+(uncertainty for DART, every successful attack for MART), find a safe answer for each (the
+target's own, else context-distilled), and fine-tune the target on them mixed with a
+replay of its own benign answers."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sparring.dart.active import (
+    PromptOutcome,
+    best_safe_answer,
+    select_all_unsafe,
+    select_uncertain,
+)
+from sparring.dart.candidate import Answer, Candidate, judged_answers
+from sparring.dart.context import DartRun, adapter_paths
+from sparring.dart.evaluation import helpfulness
+from sparring.dart.plans import distill_plan, replay_plan
+from sparring.judges.rules import read_response
+from sparring.train import SFTExample
+from sparring.types import Message
+
+
+def select(run: DartRun, candidates: Sequence[Candidate]) -> list[Candidate]:
+    """The prompts the target trains on this round."""
+    _, active = run.config.flags
+    outcomes = [PromptOutcome(c.key, c.unsafe, c.scored) for c in candidates]
+    if active:
+        budget = max(1, math.ceil(run.config.budget_fraction * len(candidates)))
+        chosen = select_uncertain(outcomes, budget)
+    else:
+        chosen = select_all_unsafe(outcomes)
+    by_key = {c.key: c for c in candidates}
+    return [by_key[o.key] for o in chosen]
+
+
+async def train_target(run: DartRun, r: int, candidates: Sequence[Candidate]) -> None:
+    """LoRA SFT of the target on the selected prompts' safe answers plus replay (none: the
+    adapter stays); stored as ``rN/target-train`` with the selection and adapter paths."""
+    selected = select(run, candidates)
+    answers, distilled = await safe_answers(run, r, selected)
+    examples = [
+        SFTExample(messages=(Message(role="user", content=c.text),), response=answers[c.key])
+        for c in selected
+        if c.key in answers
+    ]
+    replay = await replay_examples(run)
+    replay = replay[: math.floor(run.config.replay_ratio * len(examples))]
+    payload: dict[str, Any] = {
+        "selected": [c.key for c in selected],
+        "with_safe_answer": len(examples),
+        "distilled": distilled,
+        "replay": len(replay),
+    }
+    run.say(
+        f"  active learning picked {len(selected)} prompts; {len(examples)} have a safe "
+        f"answer ({distilled} by context distillation); {len(replay)} replay examples"
+    )
+    if examples:
+        payload |= run.target.train(
+            examples + replay,
+            run.config.target_lora,
+            f"r{r}",
+            run.config.seed + r,
+            run.training_progress("target"),
+        )
+    else:
+        payload |= adapter_paths(run.target)
+    run.record(f"r{r}/target-train", payload)
+
+
+def best(run: DartRun, answers: Sequence[Answer]) -> str | None:
+    """The answer to train on among judged samples, by the run's thresholds."""
+    return best_safe_answer(
+        answers,
+        run.config.safe_threshold,
+        run.config.helpful_threshold,
+        helpfulness,
+        refusals_only=run.config.safe_answers == "refusal",
+    )
+
+
+async def safe_answers(
+    run: DartRun, r: int, selected: Sequence[Candidate]
+) -> tuple[dict[str, str], int]:
+    """Best own safe answer per prompt; for those without one, the best of K_tgt answers
+    written under the safety system prompt (context distillation). In round 1 with
+    ``distill_first_round`` every prompt is distilled. A prompt with no passing answer
+    either way is left out of training (counted in the step record). Returns the answers
+    by candidate key and how many were distilled."""
+    own = not (r == 1 and run.config.distill_first_round)
+    answers = {c.key: a for c in selected if own and (a := best(run, c.answers)) is not None}
+    missing = [c for c in selected if c.key not in answers]
+    if not missing:
+        return answers, 0
+    plan = distill_plan(run.config, missing, r)
+    async with run.chat(run.target) as model:
+        results = await run.run_phase(model, plan, judged=True)
+    grouped: dict[str, list[Answer]] = defaultdict(list)
+    for spec in plan:
+        grouped[spec.meta["candidate"]].extend(judged_answers(results[spec.key]))
+    distilled = 0
+    for c in missing:
+        answer = best(run, grouped[c.key])
+        if answer is not None:
+            answers[c.key] = answer
+            distilled += 1
+    return answers, distilled
+
+
+async def replay_examples(run: DartRun) -> list[SFTExample]:
+    """The base target's own answers to benign prompts (self-distillation), generated
+    once per run; refusals are left out so replay teaches answering, not refusing."""
+    plan = replay_plan(run.config, run.data.replay)
+    async with run.chat(run.base_target()) as model:
+        results = await run.run_phase(model, plan, judged=False)
+    examples = []
+    for spec in plan:
+        text = results[spec.key].completions[0].text
+        if results[spec.key].error is None and not read_response(text).refused:
+            examples.append(SFTExample(messages=spec.messages, response=text))
+    return examples
