@@ -3,6 +3,9 @@ helper each reach their own server, from a config dict and from a YAML file alik
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +124,36 @@ def test_provider_defaults_fill_in_what_the_options_leave_unset() -> None:
     model = resolve_model("ollama/llama3:8b")
     assert isinstance(model, OpenAICompatibleModel)
     assert model.base_url == "http://127.0.0.1:11434/v1"
+
+
+async def test_each_role_reaches_its_own_server_from_the_command_line(tmp_path: Path) -> None:
+    async with (
+        OpenAIServer(model_name="target") as target,
+        OpenAIServer(model_name="judge", responder=judge_says_no) as judge,
+        OpenAIServer(model_name="helper", responder=helper_translates) as helper,
+    ):
+        argv = [
+            *("scan", "--target", "openai-compatible/target", "--base-url", target.base_url),
+            *("--judge", "harmbench:openai-compatible/judge", "--judge-base-url", judge.base_url),
+            *("--helper", "openai-compatible/helper", "--helper-base-url", helper.base_url),
+            *("--model-option", "judge.max_retries=0", "--model-option", "helper.timeout_s=30"),
+            *("--attacks", "translation", "--attack-option", "translation.language=zu"),
+            *("--limit", "2", "--max-tokens", "16", "--no-progress"),
+            *("--store", str(tmp_path / "runs.sqlite"), "--out", str(tmp_path / "out")),
+        ]
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [str(Path(sys.executable).with_name("sparring")), *argv],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    for role, server in {"target": target, "judge": judge, "helper": helper}.items():
+        received = server.stats().received
+        assert received and {r.body["model"] for r in received} == {role}
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        [run] = store.list_runs()
+    assert run.config["judge_options"]["max_retries"] == 0
+    assert run.config["helper_options"]["timeout_s"] == 30
+    assert run.config["attacks"] == [{"name": "translation", "language": "zu"}]
