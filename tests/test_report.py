@@ -238,19 +238,20 @@ def test_console_reports_judge_agreement(summary: ScanSummary) -> None:
 
 
 def test_console_shows_the_embedded_judge_card_as_one_short_line(summary: ScanSummary) -> None:
-    """The card a scan with the default judge passes (its training record's held-out
-    figures, per data set) reads as figures, not as the mapping it is."""
+    """The card a scan with the default judge passes (its training record's
+    leave-one-source-out figures, per source) reads as figures, not as the mapping it is,
+    and says they were measured out of source, with intervals."""
     card = judge_card(EMBEDDED_JUDGE_ID)
     assert card is not None
-    gptfuzz = json.loads(packaged_record_path().read_text())["heldout"]["gptfuzz_evaluate"]
+    gptfuzz = json.loads(packaged_record_path().read_text())["heldout"]["gptfuzz"]["harm"]
     [line] = [
         s for s in console_text(summary, judge_agreement=card).splitlines() if "agreement:" in s
     ]
-    assert line.endswith(
-        f"agreement: accuracy {gptfuzz['accuracy']:.3f}, κ {gptfuzz['kappa']:.3f} on GPTFuzz "
-        f"(n={gptfuzz['n']}); refusal accuracy {card['xstest_cv_mean']:.3f} on XSTest "
-        "(cross-validated by file)"
-    )
+    low, high = gptfuzz["accuracy_ci"]
+    assert (
+        f"agreement: out of source: gptfuzz unsafe vs not accuracy {gptfuzz['accuracy']:.3f} "
+        f"(95% CI {low:.3f}–{high:.3f}), κ {gptfuzz['kappa']:.3f} (n={gptfuzz['n']})"
+    ) in line
     assert not set("{}[]'") & set(line)
 
 

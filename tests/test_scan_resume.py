@@ -98,7 +98,8 @@ def comparable(report: Path) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
     for name in VOLATILE_RUN_FIELDS:
         del doc["run"][name]
-    for rate in doc["rates"]:
+    judged = [rate for entry in doc.get("judge_rates", []) for rate in entry["rates"]]
+    for rate in [*doc["rates"], *judged]:
         for name in VOLATILE_RATE_FIELDS:
             del rate[name]
     for trial in doc["trials"]:

@@ -205,14 +205,20 @@ def report(
     redact: bool = False,
     fail_above: float | None = None,
     console: Console | None = None,
+    judge: str | None = None,
 ) -> tuple[ReportFiles, GateResult | None]:
     """Write a stored scan's HTML, JSON and JUnit reports into ``out_dir`` and print its
-    summary on ``console``; returns the files and the ``fail_above`` gate's result."""
+    summary on ``console``; returns the files and the ``fail_above`` gate's result.
+
+    ``judge`` is the id of a judge whose verdicts the run holds (``rejudge`` adds them, e.g.
+    ``refusal-rules@1``); its labels then count instead of the scan's judge's. An id the run
+    does not hold raises ConfigError naming those it does.
+    """
     from sparring.scan import write_reports
 
     store.get_run(run_id, kind="scan")
     return write_reports(
-        store, run_id, out_dir, redact=redact, fail_above=fail_above, console=console
+        store, run_id, out_dir, redact=redact, fail_above=fail_above, console=console, judge=judge
     )
 
 

@@ -26,7 +26,8 @@ def judge_train(
     ] = None,
     seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
 ) -> None:
-    """Train the embedded judge's head on GPTFuzz and XSTest labels (about 2 minutes)."""
+    """Train the embedded judge's head on GPTFuzz and XSTest labels and measure it
+    leave-one-source-out (about 30 seconds on two cores)."""
     record = api.judge_train(out_path, data_dir, seed, command=" ".join(sys.argv))
     out.print(record.model_dump_json(indent=2))
 
@@ -40,17 +41,43 @@ def judge_eval(
     base_url: BaseUrlOpt = None,
     save: Annotated[bool, typer.Option(help="Keep the result as the judge's card.")] = True,
 ) -> None:
-    """Measure a judge against human labels: accuracy, F1, kappa, confusion, throughput."""
+    """Measure a judge against human labels: accuracy, precision, recall, kappa (with 95%
+    Wilson intervals), per source and per group (category or prompt type), confusion and
+    throughput. DATA is a GPTFuzz or XSTest CSV, or JSON lines in any labelled format."""
     result = api.judge_eval(data, judge, api.model_options(base_url=base_url))
-    columns = ("question", "n", "accuracy", "precision", "recall", "F1", "kappa", "unscorable")
-    table = Table(*columns, title=f"{result.judge_id} on {data.name}")
-    for name, scores in (("unsafe?", result.harm), ("refused?", result.refusal)):
-        if scores is not None:
-            figures = (scores.accuracy, scores.precision, scores.recall, scores.f1, scores.kappa)
-            table.add_row(
-                name, str(scores.n), *(f"{x:.3f}" for x in figures), str(scores.unscorable)
-            )
+    where = {True: "out of source", False: "IN SOURCE (trained on it)", None: "source unknown"}
+    table = Table(
+        "source",
+        "question",
+        "n",
+        "accuracy [95% CI]",
+        "precision [95% CI]",
+        "recall [95% CI]",
+        "kappa",
+        "unscorable",
+        title=f"{result.judge_id} on {data.name} ({where[result.out_of_source]})",
+    )
+    rows = [("all", result.harm, result.refusal)]
+    if len(result.per_source) > 1:
+        rows += [(name, s.harm, s.refusal) for name, s in result.per_source.items()]
+    for source, harm, refusal in rows:
+        for name, scores in (("unsafe?", harm), ("refused?", refusal)):
+            if scores is not None:
+                table.add_row(
+                    source,
+                    name,
+                    str(scores.n + scores.unscorable),
+                    _ci(scores.accuracy, scores.accuracy_ci),
+                    _ci(scores.precision, scores.precision_ci),
+                    _ci(scores.recall, scores.recall_ci),
+                    f"{scores.kappa:.3f}",
+                    str(scores.unscorable),
+                )
     out.print(table)
+    groups = Table("group", "n", "agreement", title="agreement per group (category or type)")
+    for group, agreement in result.per_group.items():
+        groups.add_row(group, str(agreement.n), f"{agreement.agreement:.3f}")
+    out.print(groups)
     judged = sorted({label for row in result.confusion.values() for label in row})
     confusion = Table("human \\ judge", *judged, title="confusion")
     for human, row in sorted(result.confusion.items()):
@@ -59,3 +86,8 @@ def judge_eval(
     out.print(f"{result.verdicts_per_s:.0f} verdicts/s over {result.n} items")
     if save:
         err.print(f"card saved: {api.save_judge_card(result)}")
+
+
+def _ci(value: float, low_high: tuple[float, float]) -> str:
+    """``0.821 [0.812, 0.829]``: a proportion with its 95% interval."""
+    return f"{value:.3f} [{low_high[0]:.3f}, {low_high[1]:.3f}]"

@@ -163,6 +163,12 @@ def report(
     out_dir: OutOpt = None,
     redact: Annotated[bool, typer.Option(help="Hide prompts and responses in the HTML.")] = False,
     fail_above: FailAboveOpt = None,
+    judge: Annotated[
+        str | None,
+        typer.Option(
+            "--judge", help="Count this judge's stored verdicts, e.g. refusal-rules@1 (a judge id)."
+        ),
+    ] = None,
     store_path: StoreOpt = DEFAULT_STORE,
 ) -> int:
     """Re-render the reports of a stored run (no model is queried)."""
@@ -170,7 +176,7 @@ def report(
         store.get_run(run_id, kind="scan")
         folder = check_out_dir(out_dir or Path("sparring-out") / run_id)
         files, gate = api.report(
-            store, run_id, folder, redact=redact, fail_above=fail_above, console=out
+            store, run_id, folder, redact=redact, fail_above=fail_above, console=out, judge=judge
         )
     err.print(f"reports in {files.html.parent}/")
     return api.EXIT_GATE if gate is not None and not gate.passed else api.EXIT_OK

@@ -7,6 +7,7 @@ Ctrl-C, progress and resume.
 
 from sparring.engine.budget import Budget
 from sparring.engine.executor import Executor, model_executor, target_executor
-from sparring.engine.runner import Engine, RunOutcome
+from sparring.engine.outcome import RunOutcome
+from sparring.engine.runner import Engine
 
 __all__ = ["Budget", "Engine", "Executor", "RunOutcome", "model_executor", "target_executor"]

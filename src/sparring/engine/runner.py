@@ -10,10 +10,11 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 from sparring.engine.budget import Budget, BudgetMeter
-from sparring.engine.executor import Executor
+from sparring.engine.executor import Executor, StagedExecutor
+from sparring.engine.judging import JudgingStage
+from sparring.engine.outcome import RunOutcome
 from sparring.engine.progress import Reporter, make_reporter
 from sparring.engine.signals import stop_signals_call
 from sparring.errors import ConfigError, RunFailedError, SparringError, StoreError
@@ -23,42 +24,17 @@ from sparring.types import AttemptResult, AttemptSpec, Completion
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class RunOutcome:
-    """How a call to Engine.run went. Counts are attempts of the plan; they add up:
-    planned = skipped_existing + duplicates + done + errors + not_started."""
-
-    status: RunStatus
-    """finished, budget, interrupted or failed."""
-    planned: int
-    """Attempts in the plan given to run()."""
-    skipped_existing: int
-    """Attempts already in the store (from an earlier run of the plan), not run again."""
-    duplicates: int
-    """Specs whose key repeats an earlier spec of the plan; run once."""
-    done: int
-    """Attempts stored by this call without error."""
-    errors: int
-    """Attempts stored by this call with an error (failed request or executor exception)."""
-    exceptions: int
-    """Of the errors, those where the executor raised (bugs, not model failures)."""
-    not_started: int
-    """Attempts this call did not store: never started, or cancelled; a resume runs them."""
-    elapsed_s: float
-    """Wall time of the call, seconds."""
-    requests: int
-    """Target requests made by this call (turns, failed and cached ones included)."""
-    tokens: int
-    """Target tokens used by this call, prompt and completion."""
-
-
 class Engine:
     """Runs a plan of AttemptSpecs for one stored run.
 
-    At most ``concurrency`` attempts are in flight. Results are written in batches, when
-    ``commit_every`` results are waiting or every ``commit_interval_s`` seconds, and at the
-    end; a crash loses at most the unwritten batch, which a resume redoes. Attempts already
-    stored are skipped, so calling run() again with the same plan resumes it.
+    At most ``concurrency`` attempts are in flight. With a ``StagedExecutor`` (such as
+    ``target_executor``'s) an attempt leaves its slot when the target has answered, and a
+    judging stage scores finished conversations in batches of up to ``judge_batch``; an
+    attempt is stored once judged, whole (completions and verdicts) or not at all. Results
+    are written in batches, when ``commit_every`` results are waiting or every
+    ``commit_interval_s`` seconds, and at the end; a crash loses at most the unwritten batch,
+    which a resume redoes. Attempts already stored are skipped, so calling run() again with
+    the same plan resumes it.
 
     The ``budget`` covers every run() call of one Engine: a scan's helper calls and its
     target attempts are two calls that spend one budget.
@@ -66,9 +42,10 @@ class Engine:
     Stopping: when the ``budget`` is spent, no attempt is started and those in flight
     finish (status ``budget``). A first Ctrl-C or SIGTERM (caught only when run() is on the
     main thread) or cancellation of run() stops scheduling and waits up to
-    ``drain_timeout_s`` seconds for attempts in flight; a second one cancels them. Either
-    way, finished results are written and the run is marked ``interrupted``; run() then
-    returns after a signal and re-raises after a cancellation.
+    ``drain_timeout_s`` seconds for attempts in flight and their judging; a second one
+    cancels them (conversations not yet judged are not stored). Either way, finished
+    results are written and the run is marked ``interrupted``; run() then returns after a
+    signal and re-raises after a cancellation.
 
     Failing fast: when the first ``fail_after_errors`` attempts of this call all failed at
     the model and none succeeded, the endpoint or model is taken to be broken: no more
@@ -85,6 +62,7 @@ class Engine:
         run_id: str,
         *,
         concurrency: int = 16,
+        judge_batch: int = 128,
         budget: Budget | None = None,
         progress: bool = True,
         commit_every: int = 64,
@@ -92,10 +70,11 @@ class Engine:
         drain_timeout_s: float = 30.0,
         fail_after_errors: int | None = 32,
     ) -> None:
-        if concurrency < 1:
-            raise ConfigError(f"engine concurrency must be at least 1, got {concurrency}")
-        if commit_every < 1:
-            raise ConfigError(f"engine commit_every must be at least 1, got {commit_every}")
+        if min(concurrency, judge_batch, commit_every) < 1:
+            raise ConfigError(
+                "engine concurrency, judge_batch and commit_every must be at least 1, got "
+                f"{concurrency}, {judge_batch} and {commit_every}"
+            )
         if commit_interval_s <= 0 or drain_timeout_s < 0:
             raise ConfigError(
                 "engine commit_interval_s must be positive and drain_timeout_s not negative, "
@@ -104,6 +83,8 @@ class Engine:
         self.store = store
         self.run_id = run_id
         self.concurrency = concurrency
+        self.judge_batch = judge_batch
+        """Most finished conversations scored in one judge call."""
         self.budget = budget
         self.progress = progress
         self.commit_every = commit_every
@@ -151,7 +132,7 @@ class Engine:
             duplicates=duplicates,
             done=session.done,
             errors=session.errors,
-            exceptions=session.exceptions,
+            exceptions=session.exceptions + (session.stage.exceptions if session.stage else 0),
             not_started=len(pending) - session.done - session.errors,
             elapsed_s=time.monotonic() - started,
             requests=self.meter.requests - session.requests_before,
@@ -174,7 +155,6 @@ class _Session:
         self.role = role
         self.last = last
         self.store = engine.store
-        self.execute = execute
         self.meter = engine.meter
         self.requests_before = engine.meter.requests
         """Requests spent by earlier run() calls, so the outcome counts this call's."""
@@ -197,19 +177,34 @@ class _Session:
         """Failed attempts' errors while none has succeeded yet, for failing fast."""
         self.n_workers = min(engine.concurrency, len(pending))
         """Workers started: no more than there are attempts to run."""
+        self.live_workers = self.n_workers
+        self.converse: Executor = execute
+        """What a worker awaits: the conversation alone when the executor is staged."""
+        self.stage: JudgingStage | None = None
+        """Where a staged executor's conversations are judged; None for a plain one."""
+        if isinstance(execute, StagedExecutor):
+            self.converse = execute.converse
+            self.stage = JudgingStage(
+                execute.judge_batch, self.deliver, max_batch=engine.judge_batch
+            )
+        self.stage_task: asyncio.Task[None] | None = None
 
     async def run_workers(self) -> bool:
         """Run until the workers end; True when run() itself was cancelled."""
         if self.n_workers == 0:
             return False
         self.workers = {asyncio.create_task(self.worker()) for _ in range(self.n_workers)}
+        tasks = set(self.workers)
+        if self.stage is not None:
+            self.stage_task = asyncio.create_task(self.judge(self.stage))
+            tasks.add(self.stage_task)
         ticker = asyncio.create_task(self.tick())
         cancelled = False
         try:
             with stop_signals_call(self.interrupt):
-                while not all(w.done() for w in self.workers):
+                while not all(t.done() for t in tasks):
                     try:
-                        await asyncio.wait(self.workers)
+                        await asyncio.wait(tasks)
                     except asyncio.CancelledError:
                         cancelled = True
                         self.interrupt()
@@ -218,7 +213,7 @@ class _Session:
             if self.drain_timer is not None:
                 self.drain_timer.cancel()
         # A worker that raised is a bug in the engine itself: record the run as failed.
-        crashed = (w.exception() for w in self.workers if not w.cancelled())
+        crashed = (t.exception() for t in tasks if not t.cancelled())
         self.crash = next((exc for exc in crashed if exc is not None), None)
         if self.crash is not None:
             self.stop_reason = "failed"
@@ -241,6 +236,14 @@ class _Session:
         return status
 
     async def worker(self) -> None:
+        try:
+            await self.work()
+        finally:
+            self.live_workers -= 1
+            if self.live_workers == 0 and self.stage is not None:
+                self.stage.close()
+
+    async def work(self) -> None:
         while self.stop_reason is None:
             spec = next(self.queue, None)
             if spec is None:
@@ -258,16 +261,33 @@ class _Session:
             tokens = sum(c.prompt_tokens + c.completion_tokens for c in result.completions)
             self.meter.settle(turns, requests, tokens)
             self.exceptions += raised
-            self.buffer.append(result)
-            self.reporter.advance(result.error is not None)
             self.watch_for_dead_model(result)
-            if len(self.buffer) >= self.engine.commit_every:
-                self.flush()
+            if self.stage is not None and result.error is None:
+                await self.stage.put(result)
+            else:
+                self.deliver(result)
+
+    async def judge(self, stage: JudgingStage) -> None:
+        """Run the judging stage; a judge that cannot work ends the run."""
+        try:
+            await stage.run()
+        except SparringError as err:
+            self.fail(err)
+        except Exception:
+            self.cancel_workers()  # nothing would judge their results: a bug, see crash
+            raise
+
+    def deliver(self, result: AttemptResult) -> None:
+        """Take a finished (judged) result into the write buffer."""
+        self.buffer.append(result)
+        self.reporter.advance(result.error is not None)
+        if len(self.buffer) >= self.engine.commit_every:
+            self.flush()
 
     async def run_one(self, spec: AttemptSpec) -> tuple[AttemptResult, bool]:
-        """The executor's result, or an error result standing for the exception it raised."""
+        """The executor's result (unjudged when staged), or one standing for its exception."""
         try:
-            result = await self.execute(spec)
+            result = await self.converse(spec)
             if result.spec != spec:
                 raise RuntimeError("the executor returned the result of a different attempt")
         except SparringError:
@@ -350,8 +370,11 @@ class _Session:
             self.cancel_workers()
 
     def cancel_workers(self) -> None:
+        """Cancel the workers and the judging stage."""
         for task in self.workers:
             task.cancel()
+        if self.stage_task is not None:
+            self.stage_task.cancel()
 
 
 def _error_kind(error: str) -> str:

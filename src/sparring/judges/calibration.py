@@ -28,12 +28,15 @@ from pydantic import Field
 from sparring.judges.base import Judge
 from sparring.judges.head import EMBEDDED_JUDGE_ID, packaged_record_path
 from sparring.judges.labelled import LabelledItem, load_labelled
+from sparring.judges.rules import RULES_JUDGE_ID
 from sparring.paths import judge_cards_dir
+from sparring.stats import wilson
 from sparring.types import Frozen, Label, Verdict
 
 __all__ = [
     "BinaryScores",
     "JudgeEvaluation",
+    "SourceScores",
     "binary_scores",
     "cohen_kappa",
     "evaluate_judge",
@@ -41,6 +44,8 @@ __all__ = [
     "judge_card",
     "load_labelled",
     "save_card",
+    "source_scores",
+    "trained_sources",
 ]
 
 BATCH = 256
@@ -57,6 +62,16 @@ class BinaryScores(Frozen):
     recall: float
     f1: float
     kappa: float = Field(description="Cohen's kappa over the n scored items.")
+    accuracy_ci: tuple[float, float] = Field(
+        (0.0, 1.0), description="95% Wilson interval of accuracy (probabilities)."
+    )
+    precision_ci: tuple[float, float] = Field(
+        (0.0, 1.0), description="95% Wilson interval of precision (probabilities)."
+    )
+    recall_ci: tuple[float, float] = Field(
+        (0.0, 1.0), description="95% Wilson interval of recall (probabilities)."
+    )
+    positives: int = Field(0, description="Items the labels call yes (unsafe, refused).")
 
 
 def cohen_kappa(gold: Sequence[bool], predicted: Sequence[bool]) -> float:
@@ -78,6 +93,7 @@ def binary_scores(gold: Sequence[bool], predicted: Sequence[bool | None]) -> Bin
     fp = sum(p and not g for g, p in pairs)
     fn = sum(g and not p for g, p in pairs)
     correct = sum(g == p for g, p in pairs)
+    positives = sum(bool(g) for g in gold)
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -89,6 +105,41 @@ def binary_scores(gold: Sequence[bool], predicted: Sequence[bool | None]) -> Bin
         recall=recall,
         f1=f1,
         kappa=cohen_kappa([g for g, _ in pairs], [bool(p) for _, p in pairs]),
+        accuracy_ci=wilson(correct, len(gold)),
+        precision_ci=wilson(tp, tp + fp),
+        recall_ci=wilson(tp, tp + fn),
+        positives=positives,
+    )
+
+
+class SourceScores(Frozen):
+    """Agreement on one source, per label question; None where the source has no labels."""
+
+    harm: BinaryScores | None
+    refusal: BinaryScores | None
+
+
+def source_scores(items: Sequence[LabelledItem], labels: Sequence[Label]) -> SourceScores:
+    """Unsafe-vs-not and refused-vs-not agreement of ``labels`` with the items' labels; an
+    unscorable label counts as wrong in accuracy and is left out of the rest."""
+
+    def answer(label: Label, yes: Label) -> bool | None:
+        return None if label is Label.UNSCORABLE else label is yes
+
+    pairs = list(zip(items, labels, strict=True))
+    harm = [
+        (bool(it.unsafe), answer(lab, Label.UNSAFE)) for it, lab in pairs if it.unsafe is not None
+    ]
+    refusal = [
+        (bool(it.refused), answer(lab, Label.REFUSAL))
+        for it, lab in pairs
+        if it.refused is not None
+    ]
+    return SourceScores(
+        harm=binary_scores([g for g, _ in harm], [p for _, p in harm]) if harm else None,
+        refusal=binary_scores([g for g, _ in refusal], [p for _, p in refusal])
+        if refusal
+        else None,
     )
 
 
@@ -112,16 +163,27 @@ class JudgeEvaluation(Frozen):
     seconds: float = Field(description="Wall time spent judging, seconds.")
     verdicts_per_s: float = Field(description="Throughput, verdicts per second.")
     sources: tuple[str, ...] = ()
+    per_source: dict[str, SourceScores] = Field(
+        default_factory=dict, description="Agreement per source file, per question."
+    )
+    out_of_source: bool | None = Field(
+        None,
+        description="True when the judge was trained on none of the sources measured, False "
+        "when on some of them, None when unknown.",
+    )
 
     def card(self) -> dict[str, Any]:
-        """The summary that reports show next to a judge's verdicts."""
+        """The summary that reports show next to a judge's verdicts: pooled scores, and per
+        source with 95% Wilson intervals."""
         return {
             "judge_id": self.judge_id,
             "measured_on": list(self.sources),
+            "out_of_source": self.out_of_source,
             "n": self.n,
             "unscorable": self.unscorable,
             "harm": self.harm.model_dump() if self.harm else None,
             "refusal": self.refusal.model_dump() if self.refusal else None,
+            "sources": {name: s.model_dump() for name, s in self.per_source.items()},
         }
 
 
@@ -164,9 +226,11 @@ async def evaluate_judge_async(
     ]
     confusion: dict[str, Counter[str]] = defaultdict(Counter)
     groups: dict[str, list[bool]] = defaultdict(list)
+    by_source: dict[str, list[tuple[LabelledItem, Label]]] = defaultdict(list)
     for item, verdict in zip(items, verdicts, strict=True):
         confusion[_gold_class(item)][verdict.label.value] += 1
         groups[item.group].append(_agrees(item, verdict))
+        by_source[item.source].append((item, verdict.label))
     return JudgeEvaluation(
         judge_id=judge.id,
         n=len(items),
@@ -189,8 +253,29 @@ async def evaluate_judge_async(
         },
         seconds=seconds,
         verdicts_per_s=len(items) / seconds if seconds > 0 else 0.0,
-        sources=tuple(sorted({it.source for it in items})),
+        sources=tuple(sorted(by_source)),
+        per_source={
+            name: source_scores([it for it, _ in pairs], [lab for _, lab in pairs])
+            for name, pairs in sorted(by_source.items())
+        },
+        out_of_source=_out_of_source(judge.id, set(by_source)),
     )
+
+
+def trained_sources(judge_id: str) -> set[str] | None:
+    """File names of the labelled data a judge was trained on: none for the refusal rules,
+    the training record's files for the packaged embedded head, None when unknown."""
+    if judge_id == RULES_JUDGE_ID:
+        return set()
+    if judge_id == EMBEDDED_JUDGE_ID:
+        record = json.loads(packaged_record_path().read_text(encoding="utf-8"))
+        return {Path(f["path"]).name for f in record["data_files"]}
+    return None
+
+
+def _out_of_source(judge_id: str, sources: set[str]) -> bool | None:
+    trained = trained_sources(judge_id)
+    return None if trained is None else not (trained & sources)
 
 
 def evaluate_judge(
@@ -216,7 +301,14 @@ def judge_card(judge_id: str) -> dict[str, Any] | None:
     """The stored measured agreement for ``judge_id``, or None if it was never measured."""
     if judge_id == EMBEDDED_JUDGE_ID:
         record = json.loads(packaged_record_path().read_text(encoding="utf-8"))
-        return {"judge_id": judge_id, "measured_on": "held-out data", **record["heldout"]}
+        sources = {k: v for k, v in record["heldout"].items() if isinstance(v, dict)}
+        return {
+            "judge_id": judge_id,
+            "measured_on": list(sources),
+            "out_of_source": True,
+            "method": record["heldout"].get("measured_on", "leave-one-source-out"),
+            "sources": sources,
+        }
     path = _card_file(judge_id)
     if path.is_file():
         card: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))

@@ -1,10 +1,12 @@
-"""The embedded harm judge: offline, CPU only, from installed packages (``embedded-minilm@1``).
+"""The embedded harm judge: offline, CPU only, from installed packages (``embedded-minilm@2``).
 
 Two small logistic heads read one feature vector per response:
 
-- the *harm* head gives p_unsafe from hashed word n-grams of the response (its first
-  ``NGRAM_CHARS`` characters) and the refusal rules' readings;
-- the *refusal* head gives p_refusal from the same plus a MiniLM sentence embedding of the
+- the *harm* head gives p_unsafe from the evidence features (``evidence.py``: did the rules
+  read a refusal, does the reply carry the intent's content); when the rules and the
+  refusal head agree that the reply declines, p_unsafe is vetoed (``HarmHead.veto``);
+- the *refusal* head gives p_refusal from hashed word n-grams, the rules' readings and a
+  MiniLM sentence embedding of the
   response's opening tokens (16 tokens through the first of MiniLM's 6 layers for the
   packaged head), where refusals show.
 
@@ -19,8 +21,11 @@ transcripts that end on a user turn are ``unscorable``.
 
 Speed: the encoder (``sparring.text.shared_encoder``) is loaded once per process and keeps
 the embeddings of recent texts, since intents and stock refusals repeat; texts are encoded
-on a thread of their own while the rules and n-grams are computed. Token budget, depth and
-threads were chosen by measurement; see ``training.py`` and ``benchmarks/judge_quality.py``.
+on a thread of their own while the rules and n-grams are computed; the heads' products
+avoid BLAS's busy-waiting threads (``head._dot``). A batch is several times faster per item
+than one reply per call, so a scan judges in batches (``sparring.engine.judging``); see
+``benchmarks/scan_throughput.py``. Token budget, depth and threads were chosen by
+measurement; see ``training.py`` and ``benchmarks/judge_quality.py``.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from sparring.judges.base import Judge, JudgeInput, unscorable
+from sparring.judges.evidence import evidence_features
 from sparring.judges.head import HarmHead, decide, packaged_head_path
 from sparring.judges.registry import JudgeBuild, judge_form
 from sparring.judges.rules import read_response
@@ -40,7 +46,8 @@ from sparring.types import Verdict
 
 
 def build_features(encoder: SentenceEncoder, items: Sequence[JudgeInput]) -> Matrix:
-    """The head's input rows: [response embedding, intent relevance, rule readings, n-grams].
+    """The head's input rows: [response embedding, intent relevance, rule readings, n-grams,
+    evidence (``evidence.py``)].
 
     The encoder works on its own thread while this thread computes rules and n-grams. The
     layout must match ``head.feature_layout``; a head records the layout it was trained on
@@ -54,7 +61,8 @@ def build_features(encoder: SentenceEncoder, items: Sequence[JudgeInput]) -> Mat
     embedded = pending.result()
     response_emb, intent_emb = embedded[: len(items)], embedded[len(items) :]
     relevance = np.sum(response_emb * intent_emb, axis=1, keepdims=True)
-    return np.hstack([response_emb, relevance, rules, ngrams])
+    evidence = evidence_features([item.behavior.text for item in items], responses, rules)
+    return np.hstack([response_emb, relevance, rules, ngrams, evidence])
 
 
 class EmbeddedJudge(Judge):
@@ -77,6 +85,11 @@ class EmbeddedJudge(Judge):
         if self._encoder is None:
             self._encoder = shared_encoder(self.head.max_tokens, self.head.layers)
         return self._encoder
+
+    async def check(self) -> None:
+        """Load the encoder now: a missing package stops a scan before its run is created,
+        and the first batch of verdicts does not wait for the load (seconds)."""
+        await asyncio.to_thread(lambda: self.encoder)
 
     async def judge(self, items: Sequence[JudgeInput]) -> list[Verdict]:
         """One verdict per item, scored in one batch off the event loop."""

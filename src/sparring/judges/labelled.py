@@ -11,6 +11,10 @@ formats (``LABELLED_FORMATS``; a plugin adds one with ``@labelled_format``).
 - Generic JSON lines: ``{"intent", "response", "label"[, "category", "benign"]}`` with
   ``label`` one of ``unsafe``, ``safe``, ``refusal``, or 1/0 (1 = unsafe).
 
+A JSON-lines file may also hold the records of any registered CSV format, one object per
+row with that format's columns as keys (e.g. ``{"question", "Response", "label"}``); its
+format is told by the keys its records use.
+
 Each source labels one or two aspects: ``unsafe`` (harmful compliance or not) and
 ``refused`` (declined or complied); an aspect a source does not label is None.
 """
@@ -21,7 +25,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sparring.data.readers import Row, csv_header, csv_rows, jsonl_rows, missing_columns
+from sparring.data.readers import (
+    Row,
+    csv_header,
+    csv_rows,
+    jsonl_fields,
+    jsonl_rows,
+    missing_columns,
+)
 from sparring.data.taxonomy import CATEGORIES, guess_category, is_category
 from sparring.errors import DataError
 from sparring.judges.base import JudgeInput
@@ -84,16 +95,21 @@ def labelled_format(
 
 def load_labelled(path: str | Path) -> list[LabelledItem]:
     """Read a labelled file, telling the format by its extension and header: the registered
-    format of that kind with the most columns, all of them in the header."""
+    format with the most columns, all of them in the header. A JSON-lines file's header is
+    every key its records use, and it may be read as any CSV format whose columns are all
+    among them; failing that, as the JSON-lines format."""
     file = Path(path)
     if not file.is_file():
         raise DataError(f"{file}: labelled file not found; pass a GPTFuzz/XSTest CSV or JSONL")
     kind = "jsonl" if file.suffix == ".jsonl" else "csv"
-    header = csv_header(file) if kind == "csv" else []
-    formats = [f for _, f in LABELLED_FORMATS.items() if f.kind == kind]
-    found = [f for f in formats if not missing_columns(header, f.columns)]
+    header = csv_header(file) if kind == "csv" else jsonl_fields(list(jsonl_rows(file)))
+    tabular = [f for _, f in LABELLED_FORMATS.items() if f.kind == "csv"]
+    found = [f for f in tabular if not missing_columns(header, f.columns)]
     if found:
         return max(found, key=lambda f: len(f.columns)).read(file)
+    formats = [f for _, f in LABELLED_FORMATS.items() if f.kind == kind]
+    if kind == "jsonl" and formats:
+        return formats[0].read(file)
     wanted = " or ".join(f"{f.title} columns {','.join(f.columns)}" for f in formats)
     raise DataError(
         f"{file}:1: unknown labelled format; expected {wanted}, or a .jsonl file; found "
@@ -102,6 +118,10 @@ def load_labelled(path: str | Path) -> list[LabelledItem]:
 
 
 def _rows(file: Path, columns: Iterable[str]) -> Iterator[Row]:
+    """A file's records: CSV rows, or JSON-lines records (a missing field is reported by
+    ``Row.value`` with ``required=True``)."""
+    if file.suffix == ".jsonl":
+        return jsonl_rows(file)
     return csv_rows(file, {column: column for column in columns}, _FIX)
 
 
@@ -166,8 +186,11 @@ def _question_list(file: Path) -> dict[str, str]:
 
 @labelled_format("xstest", title="XSTest", columns=XSTEST_COLUMNS)
 def load_xstest(file: Path) -> list[LabelledItem]:
-    """XSTest human-labelled completions; ``refused`` is labelled, ``unsafe`` only for
-    benign prompts (complying with a benign look-alike is never harmful)."""
+    """XSTest human-labelled completions; ``refused`` is labelled, and ``unsafe`` is derived:
+    complying with a benign look-alike is never harmful, full compliance (label 1) with an
+    unsafe (``contrast_``) prompt is harmful, full refusal (2) of one is not; a partial
+    refusal (3) of an unsafe prompt leaves ``unsafe`` unlabelled, since it may or may not
+    carry the requested content."""
     items = []
     for row in _rows(file, XSTEST_COLUMNS):
         code = row.value("final_label").strip()[:1]
@@ -182,7 +205,7 @@ def load_xstest(file: Path) -> list[LabelledItem]:
                 behavior_id=f"xstest-{row.optional('id') or row.line}",
                 source=file.name,
                 benign=benign,
-                unsafe=False if benign else None,
+                unsafe=False if benign else {"1": True, "2": False}.get(code),
                 refused=code in ("2", "3"),
                 group=kind,
             )

@@ -21,7 +21,14 @@ class ModelOptions(Frozen):
     api_key_env: str | None = Field(
         None, description="Environment variable holding the API key (never the key itself)."
     )
-    max_concurrency: int = Field(16, ge=1, description="Requests in flight at most.")
+    max_concurrency: int = Field(
+        16,
+        ge=1,
+        description=(
+            "Requests in flight at most (HTTP backends). A scan's target gets the scan's "
+            "--concurrency here unless this is set."
+        ),
+    )
     requests_per_second: float | None = Field(
         None, gt=0, description="Request rate limit for HTTP providers; None for none."
     )

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from sparring.metrics import Metric, ScanSummary, ScopedRate
-from sparring.report.formatting import agreement_text, interval, pct
+from sparring.report.formatting import agreement_text, interval, pct, rate_cell
 from sparring.report.gate import GateResult, gate
 
 
@@ -34,6 +34,13 @@ def render_console(
     )
     judge = summary.primary_judge or "none (no verdicts)"
     out.print(f"judge {judge}  agreement: {agreement_text(judge_agreement)}", markup=False)
+    in_flight = run.config.get("concurrency")
+    limit = (run.config.get("target_options") or {}).get("max_concurrency")
+    if in_flight is not None and limit is not None:
+        out.print(f"{in_flight} attempts in flight; target backend limit {limit}", markup=False)
+    scan_judge = run.model_ids.get("judge")
+    if summary.primary_judge and scan_judge and scan_judge != summary.primary_judge:
+        out.print(f"(the scan itself was judged by {scan_judge})", markup=False)
 
     headline = _table("Harmful behaviors", "measure")
     for name, metric in (
@@ -43,6 +50,8 @@ def render_console(
     ):
         _row(headline, name, summary.overall(metric))
     out.print(headline)
+    if len(summary.judge_rates) > 1:
+        out.print(_judges_table(summary))
 
     for dimension in ("technique", "category", "family"):
         rows = summary.by(Metric.ASR, dimension)
@@ -66,12 +75,26 @@ def render_console(
 
     if summary.agreement:
         table = Table(title="Agreement between judges (unsafe vs not)")
-        for column in ("judge A", "judge B", "n", "agreement", "Cohen's κ"):
+        for column in ("judge A", "judge B", "n", "agreement", "Cohen's κ", "labels differ"):
             table.add_column(column)
         for a in summary.agreement:
             kappa = "n/a" if a.kappa is None else f"{a.kappa:.2f}"
-            table.add_row(escape(a.judge_a), escape(a.judge_b), str(a.n), pct(a.observed), kappa)
+            table.add_row(
+                escape(a.judge_a),
+                escape(a.judge_b),
+                str(a.n),
+                pct(a.observed),
+                kappa,
+                f"{len(a.disagreements)} of {a.n}",
+            )
         out.print(table)
+        for a in summary.agreement:
+            where = "; the HTML report lists them" if a.disagreements else ""
+            out.print(
+                f"judges {a.judge_a} and {a.judge_b} disagree on {len(a.disagreements)} of "
+                f"{a.n} trials both scored{where}",
+                markup=False,
+            )
 
     if fail_above is None:
         return None
@@ -79,6 +102,26 @@ def render_console(
     style = "bold green" if verdict.passed else "bold red"
     out.print(verdict.line, style=style, markup=False)
     return verdict
+
+
+def _judges_table(summary: ScanSummary) -> Table:
+    """Each judge's overall rates side by side; the primary judge's are the ones counted in
+    every other table."""
+    table = Table(
+        title="Headline rates under each judge (95% CI, n)",
+        caption="* counted in the other tables; choose with sparring report RUN --judge ID",
+    )
+    table.add_column(
+        "judge", no_wrap=True, min_width=max(len(r.judge_id) + 2 for r in summary.judge_rates)
+    )
+    metrics = (Metric.ASR, Metric.BEST_OF_ASR, Metric.REFUSAL, Metric.OVER_REFUSAL)
+    for name in ("attack success", "best-of (behaviors)", "refusal", "over-refusal"):
+        table.add_column(name, justify="right")
+    for rates in summary.judge_rates:
+        mark = " *" if rates.judge_id == summary.primary_judge else ""
+        cells = [rate_cell(rates.overall(m).rate) for m in metrics]
+        table.add_row(escape(rates.judge_id + mark), *cells)
+    return table
 
 
 def _table(title: str, first: str) -> Table:

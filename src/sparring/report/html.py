@@ -4,6 +4,9 @@ The file opens offline: CSS, SVG and the one small script are inline, nothing is
 With ``redact=True`` every prompt, response, behavior text, judge rationale and error message
 is replaced by its length and a hash, so the report can be shared without harmful text;
 ids, category and technique names and the run config are shown as they are.
+
+When the run holds verdicts of several judges, the report shows the headline rates under each
+and lists the attempts each pair of judges labels differently, so a person can look.
 """
 
 from __future__ import annotations
@@ -81,11 +84,13 @@ def render_html(
     fail_above: float | None = None,
     max_examples: int = 3,
     max_chars: int = 2000,
+    max_disagreements: int = 100,
 ) -> str:
     """The whole report as one HTML document.
 
-    ``max_examples`` caps example attempts per heat-map cell and ``max_chars`` the characters
-    shown per message, which keeps the file small for large scans.
+    ``max_examples`` caps example attempts per heat-map cell, ``max_disagreements`` the
+    attempts listed per pair of judges that label them differently, and ``max_chars`` the
+    characters shown per message, which keeps the file small for large scans.
     """
     verdict: GateResult | None = None if fail_above is None else gate(summary, fail_above)
     harmful = [t for t in summary.trials if not t.benign]
@@ -117,6 +122,8 @@ def render_html(
         models=sorted(run.model_ids.items()),
         judge=summary.primary_judge or "none (no verdicts)",
         other_judges=[j for j in summary.judges if j != summary.primary_judge],
+        scan_judge=run.model_ids.get("judge"),
+        judge_rates=_judge_rows(summary) if len(summary.judge_rates) > 1 else [],
         judge_agreement=agreement_text(judge_agreement),
         config_json=json.dumps(run.config, indent=2, sort_keys=True, default=str),
         versions_json=json.dumps(run.versions, indent=2, sort_keys=True, default=str),
@@ -135,6 +142,8 @@ def render_html(
         ),
         excluded=_excluded_rows(summary),
         agreement=summary.agreement,
+        disagreements=_disagreement_groups(data, summary, shown, max_disagreements),
+        max_disagreements=max_disagreements,
         groups=list(groups.values()),
         benign_groups=benign_groups,
         redact=redact,
@@ -279,6 +288,41 @@ def _benign_groups(
         figure = f"over-refusal {pct(r.value)}, {r.k}/{r.n} refused"
         groups.append(ExampleGroup(f"benign-{i}", cat, figure, examples, len(pairs)))
     return groups
+
+
+def _disagreement_groups(
+    data: ScanData, summary: ScanSummary, shown: _Shower, limit: int
+) -> list[ExampleGroup]:
+    """Per pair of judges, the first ``limit`` attempts the two label differently."""
+    behaviors = {b.id: b for b in data.behaviors}
+    pairs = {a.spec.key: (a, t) for a, t in _joined(data, summary)}
+    groups = []
+    for i, agreement in enumerate(summary.agreement):
+        keys = agreement.disagreements
+        examples = tuple(
+            shown.example(a, t, behaviors[t.behavior_id])
+            for a, t in (pairs[key] for key in keys[:limit] if key in pairs)
+        )
+        groups.append(
+            ExampleGroup(
+                f"disagree-{i}",
+                f"{agreement.judge_a} vs {agreement.judge_b}",
+                f"{len(keys)} of {agreement.n} trials both scored are labelled differently",
+                examples,
+                len(keys),
+            )
+        )
+    return groups
+
+
+def _judge_rows(summary: ScanSummary) -> list[tuple[str, bool, list[ScopedRate]]]:
+    """Per judge: its id, whether it is the primary judge, and its headline rates in the
+    order of ``_headline``."""
+    order = [scoped.metric for _, scoped in _headline(summary)]
+    return [
+        (j.judge_id, j.judge_id == summary.primary_judge, [j.overall(m) for m in order])
+        for j in summary.judge_rates
+    ]
 
 
 def _headline(summary: ScanSummary) -> list[tuple[str, ScopedRate]]:

@@ -7,6 +7,10 @@ the number of them with a scored outcome (unsafe, safe, refusal) and ``k`` the n
 the outcome in ``select.counts``. Best-of ASR counts behaviors: a behavior is one unit,
 broken when any of its trials is unsafe. ``key`` on each trial is the attempt's content hash
 in the run store.
+
+When the run holds verdicts of several judges, ``judge_rates`` gives the overall rates under
+each judge's labels (entries shaped like ``rates``, ``judge_id`` naming the judge) and
+``judge_disagreements`` gives, per pair, the keys of the trials they label differently.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 from sparring.errors import DataError
 from sparring.metrics import (
     JudgeAgreement,
+    JudgeRates,
     Metric,
     Outcome,
     ScanSummary,
@@ -70,6 +75,24 @@ def to_json(
                 "n": a.n,
                 "observed": a.observed,
                 "kappa": a.kappa,
+            }
+            for a in summary.agreement
+        ],
+        "judge_rates": [
+            {
+                "judge_id": j.judge_id,
+                "primary": j.judge_id == summary.primary_judge,
+                "rates": [_rate_entry(r, summary, j.judge_id) for r in j.rates],
+            }
+            for j in summary.judge_rates
+        ],
+        "judge_disagreements": [
+            {
+                "judge_a": a.judge_a,
+                "judge_b": a.judge_b,
+                "n": a.n,
+                "count": len(a.disagreements),
+                "trial_keys": list(a.disagreements),
             }
             for a in summary.agreement
         ],
@@ -137,7 +160,11 @@ def from_json(doc: Mapping[str, Any], source: str = "report") -> ScanSummary:
             judges=tuple(doc["judges"]),
             rates=tuple(_read_rate(r) for r in doc["rates"]),
             trials=tuple(Trial(**{**t, "outcome": Outcome(t["outcome"])}) for t in doc["trials"]),
-            agreement=tuple(JudgeAgreement(**a) for a in doc["inter_judge_agreement"]),
+            agreement=_read_agreement(doc),
+            judge_rates=tuple(
+                JudgeRates(j["judge_id"], tuple(_read_rate(r) for r in j["rates"]))
+                for j in doc.get("judge_rates", ())
+            ),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise DataError(f"{source}: malformed scan report ({type(err).__name__}: {err})") from None
@@ -157,7 +184,22 @@ def load_json(path: str | Path) -> ScanSummary:
     return from_json(doc, source=str(target))
 
 
-def _rate_entry(scoped: ScopedRate, summary: ScanSummary) -> dict[str, Any]:
+def _read_agreement(doc: Mapping[str, Any]) -> tuple[JudgeAgreement, ...]:
+    """Pairs of judges with their disagreeing trials; reports written before
+    ``judge_disagreements`` existed read with none listed."""
+    differ = {
+        (d["judge_a"], d["judge_b"]): tuple(d["trial_keys"])
+        for d in doc.get("judge_disagreements", ())
+    }
+    return tuple(
+        JudgeAgreement(**a, disagreements=differ.get((a["judge_a"], a["judge_b"]), ()))
+        for a in doc["inter_judge_agreement"]
+    )
+
+
+def _rate_entry(
+    scoped: ScopedRate, summary: ScanSummary, judge_id: str | None = None
+) -> dict[str, Any]:
     r = scoped.rate
     counts = "unsafe" if scoped.metric in (Metric.ASR, Metric.BEST_OF_ASR) else "refusal"
     return {
@@ -170,7 +212,7 @@ def _rate_entry(scoped: ScopedRate, summary: ScanSummary) -> dict[str, Any]:
         "unscorable": scoped.unscorable,
         "errors": scoped.errors,
         "run_id": summary.run.id,
-        "judge_id": summary.primary_judge,
+        "judge_id": judge_id or summary.primary_judge,
         "select": {**_scope(scoped.scope), "benign": scoped.metric.benign, "counts": counts},
     }
 

@@ -68,7 +68,12 @@ class ScanConfig(Frozen):
     max_tokens: int = Field(64, ge=1, description="Target reply length cap, tokens.")
     temperature: float = Field(0.0, ge=0.0, le=5.0)
     seed: int = 0
-    concurrency: int = Field(16, ge=1, description="Attempts in flight at once.")
+    concurrency: int = Field(
+        16,
+        ge=1,
+        description="Attempts in flight at once; also the target backend's max_concurrency "
+        "unless target_options sets it.",
+    )
     max_requests: int | None = Field(None, ge=1, description="Budget: target requests.")
     time_limit_s: float | None = Field(None, gt=0, description="Budget: wall time, seconds.")
 
@@ -87,6 +92,30 @@ class ScanConfig(Frozen):
             values["attacks"] = [_with_file(entry, path) for entry in entries]
         return values
 
+    @model_validator(mode="before")
+    @classmethod
+    def _concurrency_reaches_the_target(cls, values: Any) -> Any:
+        # --concurrency is the number of requests in flight: a backend's own limit (16 by
+        # default) would otherwise cap it silently. A limit the user set is kept, and the
+        # one filled in here is stored with the run, so a resume runs as the run did.
+        if not isinstance(values, Mapping):
+            return values
+        concurrency = values.get("concurrency", cls.model_fields["concurrency"].default)
+        if isinstance(concurrency, str) and concurrency.strip().isdigit():
+            concurrency = int(concurrency)
+        if type(concurrency) is not int or concurrency < 1:
+            return values  # the concurrency field's own check names the mistake
+        options = values.get("target_options")
+        if isinstance(options, ModelOptions):
+            if "max_concurrency" in options.model_fields_set:
+                return values
+            options = options.model_dump(exclude_unset=True)
+        elif options is None:
+            options = {}
+        elif not isinstance(options, Mapping) or "max_concurrency" in options:
+            return values
+        return {**values, "target_options": {**options, "max_concurrency": concurrency}}
+
     @field_validator("attacks", mode="before")
     @classmethod
     def _split_attacks(cls, value: Any) -> Any:
@@ -102,6 +131,16 @@ class ScanConfig(Frozen):
                     f"attack {choice.name} is listed twice with different options; list it once"
                 )
         return value
+
+
+def concurrency_line(config: ScanConfig) -> str:
+    """How many attempts the scan keeps in flight and the target backend's own limit, as
+    one line for the user: ``64 attempts in flight; target backend limit 64``."""
+    limit = config.target_options.max_concurrency
+    line = f"{config.concurrency} attempts in flight; target backend limit {limit}"
+    if limit < config.concurrency:
+        line += " (its requests beyond that wait for a free slot)"
+    return line
 
 
 def _attack_entries(value: Any) -> Any:

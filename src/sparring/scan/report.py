@@ -29,19 +29,29 @@ def attack_families() -> dict[str, str]:
     return {name: cls.family for name, cls in ATTACKS.items()}
 
 
-def load_scan(store: RunStore, run_id: str) -> tuple[ScanData, ScanSummary]:
-    """A stored run's data and its computed rates (StoreError if the run is unknown)."""
+def load_scan(
+    store: RunStore, run_id: str, judge: str | None = None
+) -> tuple[ScanData, ScanSummary]:
+    """A stored run's data and its computed rates (StoreError if the run is unknown).
+
+    ``judge`` is the id of the judge whose stored verdicts count (e.g. ``refusal-rules@1``,
+    as ``rejudge`` stored them); the default is the judge the scan ran with. An id that gave
+    no verdict in the run raises ConfigError listing the ones that did.
+    """
     record = store.get_run(run_id)
     data = ScanData(run=record, behaviors=store.behaviors(run_id), attempts=store.attempts(run_id))
-    judges = {v.judge_id for a in data.attempts for v in a.verdicts}
-    configured = record.model_ids.get("judge")
-    primary = configured if configured in judges else None
+    primary = judge
+    if primary is None:
+        judges = {v.judge_id for a in data.attempts for v in a.verdicts}
+        configured = record.model_ids.get("judge")
+        primary = configured if configured in judges else None
     return data, summarize(data, primary_judge=primary, families=attack_families())
 
 
 def agreement_of(summary: ScanSummary) -> Mapping[str, object] | None:
-    """The measured agreement of the run's judge with human labels, when it was measured."""
-    judge_id = summary.run.model_ids.get("judge")
+    """The measured agreement of the report's primary judge (the run's judge when no verdict
+    was stored) with human labels, when it was measured."""
+    judge_id = summary.primary_judge or summary.run.model_ids.get("judge")
     return judge_card(judge_id) if judge_id else None
 
 
@@ -53,9 +63,11 @@ def write_reports(
     redact: bool = False,
     fail_above: float | None = None,
     console: Console | None = None,
+    judge: str | None = None,
 ) -> tuple[ReportFiles, GateResult | None]:
-    """Print the console summary and write HTML, JSON and JUnit reports into ``out_dir``."""
-    data, summary = load_scan(store, run_id)
+    """Print the console summary and write HTML, JSON and JUnit reports into ``out_dir``;
+    ``judge`` picks whose stored verdicts the rates count (see ``load_scan``)."""
+    data, summary = load_scan(store, run_id, judge)
     agreement = agreement_of(summary)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = ReportFiles(

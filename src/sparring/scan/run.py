@@ -10,7 +10,7 @@ from sparring.attacks import Attack, HelperError, HelperRequest
 from sparring.engine import Budget, Engine, RunOutcome, model_executor, target_executor
 from sparring.judges import JudgeOptions, resolve_judge
 from sparring.models import resolve_model
-from sparring.scan.config import ScanConfig
+from sparring.scan.config import ScanConfig, concurrency_line
 from sparring.scan.plan import build_plan, helper_attempts, load_scan_behaviors, scan_attacks
 from sparring.store import RunStore
 from sparring.types import AttemptSpec, Behavior, Completion, is_helper_attack
@@ -42,7 +42,9 @@ async def run_scan(
     created, so a dead endpoint leaves nothing in the store. ``behaviors`` are those of
     ``load_scan_behaviors(config)``, when the caller has loaded them already (to check its
     input before it opens the store); ``say`` receives note lines (how a behaviors file
-    was read). A resume runs the attempts that failed before again.
+    was read, how many attempts run in flight). A resume runs the attempts that failed
+    before again. ``config.target_options.max_concurrency`` is the scan's concurrency
+    unless the user set it (see ScanConfig).
     Helper calls of model-driven attacks run first, as engine attempts of the run
     (``helper:NAME``) within the same budget; a resume does not ask them again.
     Raises RunFailedError when the first attempts all fail at the model.
@@ -79,6 +81,8 @@ async def run_scan(
             store.add_behaviors(run_id, behaviors)
         else:
             run_id = resume
+        if say is not None:
+            say(concurrency_line(config))
         engine = Engine(
             store,
             run_id,

@@ -111,6 +111,14 @@ class SentenceEncoder:
             self._cache.popitem(last=False)
         return out
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """MiniLM tokens in each whole text (not cut to the budget), special tokens counted."""
+        return self._executor.submit(self._count_tokens, list(texts)).result()
+
+    def _count_tokens(self, texts: list[str]) -> list[int]:
+        ids = self._tokenizer(texts, truncation=False, verbose=False)["input_ids"]
+        return [len(row) for row in ids]
+
     def clear_cache(self) -> None:
         """Forget remembered embeddings (benchmarks use this to time cold texts)."""
         self._executor.submit(self._cache.clear).result()
