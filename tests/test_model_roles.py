@@ -15,7 +15,7 @@ from sparring.errors import ConfigError
 from sparring.models import ModelOptions, ModelRole, resolve_model
 from sparring.models.openai_http import OpenAICompatibleModel
 from sparring.scan import load_config, make_config, run_scan
-from sparring.scan.config import ScanConfig
+from sparring.scan.config import ScanConfig, judge_settings
 from sparring.store import RunStore
 from sparring.testing import OpenAIServer
 from sparring.testing.scripting import ChatRequest
@@ -157,3 +157,11 @@ async def test_each_role_reaches_its_own_server_from_the_command_line(tmp_path: 
     assert run.config["judge_options"]["max_retries"] == 0
     assert run.config["helper_options"]["timeout_s"] == 30
     assert run.config["attacks"] == [{"name": "translation", "language": "zu"}]
+
+
+def test_the_escalation_band_is_a_judge_setting_of_the_scan() -> None:
+    config = make_config({"judge": "escalate:rules,rules", "judge_band": "0.1, 0.9"})
+    assert judge_settings(config).band == (0.1, 0.9)
+    assert judge_settings(config).model == config.judge_options
+    with pytest.raises(ConfigError, match="judge_band"):
+        make_config({"judge_band": "0.9,0.1"})

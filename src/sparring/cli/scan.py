@@ -73,6 +73,10 @@ def scan(
         str | None, typer.Option(help="Shorthand for --attack-option template-file.file=PATH.")
     ] = None,
     judge: Annotated[str | None, typer.Option(help="Judge spec (default: embedded).")] = None,
+    judge_band: Annotated[
+        str | None,
+        typer.Option(help="p_unsafe band LOW,HIGH an escalate: judge sends to its second judge."),
+    ] = None,
     helper: Annotated[
         str | None, typer.Option(help="Helper model spec for translation attacks.")
     ] = None,
@@ -109,6 +113,7 @@ def scan(
         "columns": columns,
         "attacks": attacks,
         "judge": judge,
+        "judge_band": judge_band,
         "helper": helper,
         "samples": samples,
         "limit": limit,

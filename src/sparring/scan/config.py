@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from sparring.attacks import AttackChoice
 from sparring.config_files import merge_fields, read_yaml, validate_config
 from sparring.errors import ConfigError
+from sparring.judges.registry import DEFAULT_BAND, JudgeOptions
 from sparring.models.options import ModelOptions
 from sparring.registry import option_flags
 from sparring.types import Frozen
@@ -56,6 +57,11 @@ class ScanConfig(Frozen):
     judge: str = Field("embedded", description="Judge spec, e.g. embedded, rules, harmbench:MODEL.")
     judge_options: ModelOptions = Field(
         default_factory=ModelOptions, description="Options of the judge's models (base_url ...)."
+    )
+    judge_band: tuple[float, float] = Field(
+        DEFAULT_BAND,
+        description="p_unsafe band (probabilities, inclusive) an escalate: judge sends on to its "
+        "second judge; 'LOW,HIGH' on the command line.",
     )
     helper: str | None = Field(None, description="Helper model spec for translation attacks.")
     helper_options: ModelOptions = Field(
@@ -121,6 +127,21 @@ class ScanConfig(Frozen):
     def _split_attacks(cls, value: Any) -> Any:
         return _attack_entries(value)
 
+    @field_validator("judge_band", mode="before")
+    @classmethod
+    def _split_band(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(","))
+        return value
+
+    @field_validator("judge_band")
+    @classmethod
+    def _ordered_band(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError("write two probabilities LOW,HIGH with 0 <= LOW <= HIGH <= 1")
+        return value
+
     @field_validator("attacks")
     @classmethod
     def _one_setting_per_attack(cls, value: tuple[AttackChoice, ...]) -> tuple[AttackChoice, ...]:
@@ -131,6 +152,11 @@ class ScanConfig(Frozen):
                     f"attack {choice.name} is listed twice with different options; list it once"
                 )
         return value
+
+
+def judge_settings(config: ScanConfig) -> JudgeOptions:
+    """How the scan's judge is built: its models' options and the escalation band."""
+    return JudgeOptions(model=config.judge_options, band=config.judge_band)
 
 
 def concurrency_line(config: ScanConfig) -> str:

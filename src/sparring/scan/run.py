@@ -8,9 +8,9 @@ from typing import Any
 
 from sparring.attacks import Attack, HelperError, HelperRequest
 from sparring.engine import Budget, Engine, RunOutcome, model_executor, target_executor
-from sparring.judges import JudgeOptions, resolve_judge
+from sparring.judges import resolve_judge
 from sparring.models import resolve_model
-from sparring.scan.config import ScanConfig, concurrency_line
+from sparring.scan.config import ScanConfig, concurrency_line, judge_settings
 from sparring.scan.plan import build_plan, helper_attempts, load_scan_behaviors, scan_attacks
 from sparring.store import RunStore
 from sparring.types import AttemptSpec, Behavior, Completion, is_helper_attack
@@ -53,7 +53,7 @@ async def run_scan(
         behaviors = load_scan_behaviors(config, say)
     target = resolve_model(config.target, config.target_options)
     helper = resolve_model(config.helper, config.helper_options) if config.helper else None
-    judge = resolve_judge(config.judge, JudgeOptions(model=config.judge_options))
+    judge = resolve_judge(config.judge, judge_settings(config))
     try:
         for model in (target, helper):
             if model is not None:
