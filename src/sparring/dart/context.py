@@ -18,7 +18,7 @@ from sparring.engine import Engine, target_executor
 from sparring.errors import StageStopped
 from sparring.judges import Judge
 from sparring.models import ChatModel
-from sparring.store import RunStore
+from sparring.store import Store
 from sparring.train import StepInfo
 from sparring.types import AttemptResult, AttemptSpec
 
@@ -28,7 +28,7 @@ class DartRun:
     """One DART run against a store: its resources and the state rounds pass on."""
 
     config: DartConfig
-    store: RunStore
+    store: Store
     run_id: str
     data: DartData
     judge: Judge

@@ -31,14 +31,14 @@ from sparring.dart.splits import make_splits
 from sparring.dart.target_eval import evaluate, final_red_eval, query_target
 from sparring.dart.target_training import train_target
 from sparring.errors import StageStopped
-from sparring.store import RunStore
+from sparring.store import Store
 
 __all__ = ["StageStopped", "run_dart"]
 
 
 async def run_dart(
     config: DartConfig,
-    store: RunStore,
+    store: Store,
     *,
     resume: str | None = None,
     workdir: Path | None = None,

@@ -17,7 +17,7 @@ from rich.table import Table
 from sparring.report.files import write_private
 from sparring.report.formatting import estimate_cell, rate_cell
 from sparring.stats import Z_95, Rate
-from sparring.store import RunStore
+from sparring.store import Store
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class MethodRun:
     final_red: dict[str, Any] | None
 
 
-def load_method_run(store: RunStore, run_id: str) -> MethodRun:
+def load_method_run(store: Store, run_id: str) -> MethodRun:
     """Read a DART run's steps from the store."""
     record = store.get_run(run_id, kind="dart")
     steps = store.steps(run_id)

@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 from sparring.errors import SparringError
 from sparring.judges.base import Judge, JudgeInput
 from sparring.models.base import ChatModel
-from sparring.store import RunStore
+from sparring.store import Store
 from sparring.types import (
     AttemptResult,
     AttemptSpec,
@@ -85,7 +85,7 @@ class TargetExecutor:
         judges: Sequence[Judge],
         behaviors: Mapping[str, Behavior],
         *,
-        store: RunStore | None = None,
+        store: Store | None = None,
         system_prompt: str | None = None,
     ) -> None:
         self.target = target
@@ -147,7 +147,7 @@ def target_executor(
     judges: Sequence[Judge],
     behaviors: Mapping[str, Behavior],
     *,
-    store: RunStore | None = None,
+    store: Store | None = None,
     system_prompt: str | None = None,
 ) -> TargetExecutor:
     """A ``TargetExecutor``: converse with ``target``, then have every judge score the last
@@ -155,7 +155,7 @@ def target_executor(
     return TargetExecutor(target, judges, behaviors, store=store, system_prompt=system_prompt)
 
 
-def model_executor(model: ChatModel, *, store: RunStore | None = None) -> Executor:
+def model_executor(model: ChatModel, *, store: Store | None = None) -> Executor:
     """An executor that sends each attempt's messages to ``model`` once and judges nothing.
 
     It runs the helper calls a scan makes while planning. Deterministic requests go through
@@ -173,7 +173,7 @@ async def _complete(
     target: ChatModel,
     params: GenerationParams,
     conversation: Sequence[Message],
-    store: RunStore | None,
+    store: Store | None,
 ) -> Completion:
     deterministic = params.temperature == 0.0 or params.seed is not None
     if store is None or not deterministic:

@@ -18,7 +18,7 @@ from sparring.engine.outcome import RunOutcome
 from sparring.engine.progress import Reporter, make_reporter
 from sparring.engine.signals import stop_signals_call
 from sparring.errors import ConfigError, RunFailedError, SparringError, StoreError
-from sparring.store import RunStatus, RunStore
+from sparring.store import RunStatus, Store
 from sparring.types import AttemptResult, AttemptSpec, Completion
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class Engine:
 
     def __init__(
         self,
-        store: RunStore,
+        store: Store,
         run_id: str,
         *,
         concurrency: int = 16,

@@ -12,7 +12,7 @@ from sparring.attacks import ATTACKS
 from sparring.judges import judge_card
 from sparring.metrics import ScanData, ScanSummary, summarize
 from sparring.report import GateResult, render_console, write_html, write_json, write_junit
-from sparring.store import RunStore
+from sparring.store import Store
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,7 @@ def attack_families() -> dict[str, str]:
     return {name: cls.family for name, cls in ATTACKS.items()}
 
 
-def load_scan(
-    store: RunStore, run_id: str, judge: str | None = None
-) -> tuple[ScanData, ScanSummary]:
+def load_scan(store: Store, run_id: str, judge: str | None = None) -> tuple[ScanData, ScanSummary]:
     """A stored run's data and its computed rates (StoreError if the run is unknown).
 
     ``judge`` is the id of the judge whose stored verdicts count (e.g. ``refusal-rules@1``,
@@ -56,7 +54,7 @@ def agreement_of(summary: ScanSummary) -> Mapping[str, object] | None:
 
 
 def write_reports(
-    store: RunStore,
+    store: Store,
     run_id: str,
     out_dir: Path,
     *,

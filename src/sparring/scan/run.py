@@ -12,7 +12,7 @@ from sparring.judges import resolve_judge
 from sparring.models import resolve_model
 from sparring.scan.config import ScanConfig, concurrency_line, judge_settings
 from sparring.scan.plan import build_plan, helper_attempts, load_scan_behaviors, scan_attacks
-from sparring.store import RunStore
+from sparring.store import Store
 from sparring.types import AttemptSpec, Behavior, Completion, is_helper_attack
 
 
@@ -29,7 +29,7 @@ class ScanResult:
 
 async def run_scan(
     config: ScanConfig,
-    store: RunStore,
+    store: Store,
     *,
     resume: str | None = None,
     progress: bool = True,
@@ -121,7 +121,7 @@ async def run_scan(
 
 
 def helper_answers(
-    store: RunStore, run_id: str, requests: Mapping[HelperRequest, AttemptSpec]
+    store: Store, run_id: str, requests: Mapping[HelperRequest, AttemptSpec]
 ) -> dict[HelperRequest, Completion]:
     """The stored helper completions of ``requests`` (those the run has made so far)."""
     stored = {
@@ -138,7 +138,7 @@ async def _realise(
     attacks: Mapping[str, Attack[Any]],
     helper_id: str,
     answers: Mapping[HelperRequest, Completion],
-    store: RunStore,
+    store: Store,
     run_id: str,
 ) -> list[AttemptSpec]:
     """The plan with the helper's answers; a failed helper call marks the run failed (its
