@@ -9,7 +9,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from sparring.metrics import Metric, ScanSummary, ScopedRate
-from sparring.report.formatting import agreement_text, interval, pct, rate_cell
+from sparring.report.formatting import (
+    agreement_text,
+    concurrency_text,
+    interval,
+    pct,
+    rate_cell,
+)
 from sparring.report.gate import GateResult, gate
 
 
@@ -37,7 +43,7 @@ def render_console(
     in_flight = run.config.get("concurrency")
     limit = (run.config.get("target_options") or {}).get("max_concurrency")
     if in_flight is not None and limit is not None:
-        out.print(f"{in_flight} attempts in flight; target backend limit {limit}", markup=False)
+        out.print(concurrency_text(in_flight, limit), markup=False)
     scan_judge = run.model_ids.get("judge")
     if summary.primary_judge and scan_judge and scan_judge != summary.primary_judge:
         out.print(f"(the scan itself was judged by {scan_judge})", markup=False)

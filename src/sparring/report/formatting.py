@@ -172,3 +172,12 @@ def _plain_fields(agreement: Mapping[str, object]) -> str:
             continue
         parts.append(f"{name} {value:.3f}" if isinstance(value, float) else f"{name} {value}")
     return ", ".join(parts) or "measured, no summary figures (see report.json)"
+
+
+def concurrency_text(in_flight: int, limit: int) -> str:
+    """Attempts a scan keeps in flight and its target backend's own request limit, as one
+    line: ``64 attempts in flight; target backend limit 64``."""
+    line = f"{in_flight} attempts in flight; target backend limit {limit}"
+    if limit < in_flight:
+        line += " (its requests beyond that wait for a free slot)"
+    return line

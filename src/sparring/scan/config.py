@@ -14,6 +14,7 @@ from sparring.errors import ConfigError
 from sparring.judges.registry import DEFAULT_BAND, JudgeOptions
 from sparring.models.options import ModelOptions
 from sparring.registry import option_flags
+from sparring.report.formatting import concurrency_text
 from sparring.types import Frozen
 
 DEFAULT_TARGET = "builtin/qwen2.5-coder-0.5b"
@@ -162,11 +163,7 @@ def judge_settings(config: ScanConfig) -> JudgeOptions:
 def concurrency_line(config: ScanConfig) -> str:
     """How many attempts the scan keeps in flight and the target backend's own limit, as
     one line for the user: ``64 attempts in flight; target backend limit 64``."""
-    limit = config.target_options.max_concurrency
-    line = f"{config.concurrency} attempts in flight; target backend limit {limit}"
-    if limit < config.concurrency:
-        line += " (its requests beyond that wait for a free slot)"
-    return line
+    return concurrency_text(config.concurrency, config.target_options.max_concurrency)
 
 
 def _attack_entries(value: Any) -> Any:
