@@ -22,18 +22,18 @@ import asyncio
 import cProfile
 import os
 import pstats
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from sparring.engine import Engine, RunOutcome, target_executor
 from sparring.judges.base import Judge, JudgeInput
 from sparring.models.openai_http import OpenAICompatibleModel
 from sparring.store import RunStore
+from sparring.testing.processes import server_process
 from sparring.types import AttemptSpec, Behavior, GenerationParams, Label, Message, Verdict
 
 
@@ -53,19 +53,10 @@ class KeywordJudge(Judge):
         ]
 
 
-@contextmanager
-def server_process(latency_ms: float) -> Iterator[str]:
+def loopback_server(latency_ms: float) -> AbstractContextManager[str]:
     """The loopback server in its own process; yields its base URL."""
     command = [sys.executable, "-m", "sparring.testing.openai_server", "--port", "0"]
-    server = subprocess.Popen(
-        [*command, "--latency-ms", str(latency_ms)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert server.stdout is not None
-        yield server.stdout.readline().strip()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    return server_process([*command, "--latency-ms", str(latency_ms)])
 
 
 def plan(attempts: int) -> tuple[dict[str, Behavior], list[AttemptSpec]]:
@@ -133,7 +124,7 @@ def measure(run: Callable[[], object]) -> tuple[float, float]:
 def latency_bound(seconds: float, concurrency: int, folder: Path) -> None:
     ideal = concurrency / 0.1
     attempts = int(ideal * seconds)
-    with server_process(100) as url:
+    with loopback_server(100) as url:
         wall_s, cpu_s = measure(
             lambda: asyncio.run(drive(url, attempts, concurrency, folder / "a.sqlite"))
         )
@@ -149,7 +140,7 @@ def latency_bound(seconds: float, concurrency: int, folder: Path) -> None:
 
 def overhead(attempts: int, concurrency: int, folder: Path, profile: bool) -> None:
     profiler = cProfile.Profile() if profile else None
-    with server_process(0) as url:
+    with loopback_server(0) as url:
         if profiler is not None:
             profiler.enable()
         wall_s, cpu_s = measure(

@@ -26,12 +26,11 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Coroutine, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Coroutine, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +45,7 @@ from sparring.scan.config import ScanConfig
 from sparring.scan.plan import build_plan, scan_attacks
 from sparring.store import RunStore
 from sparring.testing import OpenAIServer
+from sparring.testing.processes import server_process
 from sparring.types import AttemptResult, AttemptSpec, Behavior, Label, Verdict
 
 MAX_REPLY_TOKENS = 200
@@ -105,21 +105,14 @@ def serve(replies_file: Path, latency_ms: float) -> None:
     asyncio.run(run())
 
 
-@contextmanager
-def server_process(replies: list[str], latency_ms: float, folder: Path) -> Iterator[str]:
+def replaying_server(
+    replies: list[str], latency_ms: float, folder: Path
+) -> AbstractContextManager[str]:
     """The replaying server in its own process; yields its base URL."""
     replies_file = folder / "replies.json"
     replies_file.write_text(json.dumps(replies))
     command = [sys.executable, __file__, "--serve", str(replies_file)]
-    server = subprocess.Popen(
-        [*command, "--latency-ms", str(latency_ms)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert server.stdout is not None
-        yield server.stdout.readline().strip()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    return server_process([*command, "--latency-ms", str(latency_ms)])
 
 
 def behaviors_for(attempts: int, attacks: int) -> list[Behavior]:
@@ -222,7 +215,7 @@ def main() -> None:
     behaviors = behaviors_for(args.attempts, config_attacks)
     with tempfile.TemporaryDirectory() as folder:
         replies = [item.response for item in inputs]
-        with server_process(replies, LATENCY_MS, Path(folder)) as url:
+        with replaying_server(replies, LATENCY_MS, Path(folder)) as url:
             rates: dict[str, tuple[float, float]] = {}
             for name, judge_spec in (("engine alone", "null-bench"), ("default judge", "embedded")):
                 config = scan_config(url, judge_spec, args.concurrency)

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from sparring.store import RunStore
+from sparring.testing.processes import server_process
 
 SCRIPT = Path(__file__).with_name("resumable_scan.py")
 ATTEMPTS = 300
@@ -28,25 +29,9 @@ TURNS = sum(2 if n % 5 == 0 else 1 for n in range(ATTEMPTS))
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sparring.testing.openai_server",
-            "--port",
-            "0",
-            "--latency-ms",
-            "40",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        yield server.stdout.readline().strip()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    command = [sys.executable, "-m", "sparring.testing.openai_server", "--port", "0"]
+    with server_process([*command, "--latency-ms", "40"]) as url:
+        yield url
 
 
 def start_run(store: Path, run_id: str, base_url: str) -> subprocess.Popen[str]:
