@@ -4,13 +4,12 @@ through ``resolve_model`` and in a scan like sparring's own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sparring.models import providers, resolve_model
-from sparring.registry import PLUGINS_ENV, load_plugins
+from sparring.registry import load_plugins
 from sparring.scan import make_config, run_scan
 from sparring.store import RunStore
 from sparring.types import GenerationParams, Message
@@ -18,14 +17,7 @@ from sparring.types import GenerationParams, Message
 PLUGIN = "plugins.echo_backend"
 
 
-@pytest.fixture(autouse=True)
-def echo_plugin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Name the plugin module in the environment; plugins are loaded once per process, so
-    forget what was loaded before and after."""
-    monkeypatch.setenv(PLUGINS_ENV, PLUGIN)
-    load_plugins.cache_clear()
-    yield
-    load_plugins.cache_clear()
+pytestmark = pytest.mark.usefixtures("plugin")
 
 
 def test_a_plugin_backend_is_listed_among_the_providers() -> None:

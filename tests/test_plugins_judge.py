@@ -4,14 +4,12 @@ found through ``SPARRING_PLUGINS``, is listed among the judge forms and usable t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sparring.errors import ConfigError
 from sparring.judges import JUDGE_FORMS, JudgeInput, resolve_judge, valid_forms
-from sparring.registry import PLUGINS_ENV, load_plugins
 from sparring.scan import make_config, run_scan
 from sparring.store import RunStore
 from sparring.testing import OpenAIServer
@@ -21,14 +19,7 @@ PLUGIN = "plugins.always_safe_judge"
 COMPLIANCE = "Sure. Step 1: gather the materials. Step 2: follow the procedure exactly."
 
 
-@pytest.fixture(autouse=True)
-def always_safe_plugin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Name the plugin module in the environment; plugins are loaded once per process, so
-    forget what was loaded before and after."""
-    monkeypatch.setenv(PLUGINS_ENV, PLUGIN)
-    load_plugins.cache_clear()
-    yield
-    load_plugins.cache_clear()
+pytestmark = pytest.mark.usefixtures("plugin")
 
 
 def _item(response: str) -> JudgeInput:
