@@ -19,7 +19,7 @@ from sparring.errors import StageStopped
 from sparring.judges import Judge
 from sparring.models import ChatModel
 from sparring.store import Store
-from sparring.train import StepInfo
+from sparring.train import LoRAConfig, SFTExample, StepInfo
 from sparring.types import AttemptResult, AttemptSpec
 
 
@@ -85,6 +85,16 @@ class DartRun:
         return {
             a.spec.key: a for a in self.store.iter_attempts(self.run_id) if a.spec.key in wanted
         }
+
+    def train(
+        self, slot: ModelSlot, examples: Sequence[SFTExample], lora: LoRAConfig, r: int
+    ) -> dict[str, Any]:
+        """Fine-tune ``slot`` for round ``r`` (its seed is the run's plus ``r``) and return
+        the checkpoint record; with no examples its adapter stays and the record names it."""
+        if not examples:
+            return adapter_paths(slot)
+        progress = self.training_progress(slot.role)
+        return slot.train(examples, lora, f"r{r}", self.config.seed + r, progress)
 
     def training_progress(self, role: str) -> Callable[[StepInfo], None]:
         """A LoRA training callback that says about ten lines per training run."""

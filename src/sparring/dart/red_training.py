@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sparring.dart.candidate import Candidate, request_from_json
-from sparring.dart.context import DartRun, adapter_paths
+from sparring.dart.context import DartRun
 from sparring.dart.directions import CellStats, cell_key
 from sparring.dart.red import red_messages
 from sparring.train import SFTExample
@@ -35,23 +35,15 @@ async def train_red(run: DartRun, r: int, candidates: Sequence[Candidate]) -> No
     """LoRA SFT of the red model on the round's successful attacks (none: the adapter
     stays); stored as ``rN/red-train`` with the adapter paths."""
     winners = [c for c in candidates if c.unsafe > 0]
-    payload: dict[str, Any] = {"examples": len(winners)}
     if winners:
         run.say(f"  training the red model on {len(winners)} successful attacks")
-        examples = [
-            SFTExample(
-                messages=tuple(red_messages(request_from_json(c.request, run.behaviors))),
-                response=f"<attack>{c.text}</attack>",
-            )
-            for c in winners
-        ]
-        payload |= run.red.train(
-            examples,
-            run.config.red_lora,
-            f"r{r}",
-            run.config.seed + r,
-            run.training_progress("red"),
+    examples = [
+        SFTExample(
+            messages=tuple(red_messages(request_from_json(c.request, run.behaviors))),
+            response=f"<attack>{c.text}</attack>",
         )
-    else:
-        payload |= adapter_paths(run.red)
+        for c in winners
+    ]
+    payload: dict[str, Any] = {"examples": len(winners)}
+    payload |= run.train(run.red, examples, run.config.red_lora, r)
     run.record(f"r{r}/red-train", payload)

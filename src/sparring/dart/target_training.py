@@ -17,7 +17,7 @@ from sparring.dart.active import (
     select_uncertain,
 )
 from sparring.dart.candidate import Answer, Candidate, judged_answers
-from sparring.dart.context import DartRun, adapter_paths
+from sparring.dart.context import DartRun
 from sparring.dart.evaluation import helpfulness
 from sparring.dart.plans import distill_plan, replay_plan
 from sparring.judges.rules import read_response
@@ -60,16 +60,10 @@ async def train_target(run: DartRun, r: int, candidates: Sequence[Candidate]) ->
         f"  active learning picked {len(selected)} prompts; {len(examples)} have a safe "
         f"answer ({distilled} by context distillation); {len(replay)} replay examples"
     )
-    if examples:
-        payload |= run.target.train(
-            examples + replay,
-            run.config.target_lora,
-            f"r{r}",
-            run.config.seed + r,
-            run.training_progress("target"),
-        )
-    else:
-        payload |= adapter_paths(run.target)
+    # Replay alone does not train: without a safe answer to learn, the adapter stays.
+    payload |= run.train(
+        run.target, examples + replay if examples else [], run.config.target_lora, r
+    )
     run.record(f"r{r}/target-train", payload)
 
 
