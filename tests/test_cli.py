@@ -431,3 +431,31 @@ def test_help_texts_name_only_commands_that_exist(tmp_path: Path) -> None:
             assert (first,) in helps, f"help names `sparring {first}`, which does not exist"
             if first in groups and second:
                 assert second in groups[first], f"help names `sparring {first} {second}`"
+
+
+def test_a_failed_run_resumes_once_the_endpoint_works_and_runs_the_failed_attempts(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "runs.sqlite"
+    config = write(
+        tmp_path / "scan.yaml",
+        "target: openai-compatible/m\njudge: rules\nattacks: [direct]\nlimit: 5\n"
+        "target_options: {max_retries: 0}\n",
+    )
+    with OpenAIServer(faults=lambda request: Fault.http(500)) as server:
+        failed = sparring(
+            *("scan", "--config", config, "--base-url", server.base_url, "--no-progress"),
+            *("--store", store),
+            cwd=tmp_path,
+        )
+        assert failed.returncode == EXIT_MODEL, failed.stderr
+        [(run_id, status), _] = store_state(store)
+        assert status == "failed"
+        server.set_faults(())
+        resumed = sparring(
+            "scan", "--resume", str(run_id), "--store", store, "--no-progress", cwd=tmp_path
+        )
+    assert resumed.returncode == 0, resumed.stderr
+    assert store_state(store) == [(run_id, "finished"), (10,)]
+    with RunStore(store) as opened:
+        assert all(a.error is None for a in opened.attempts(str(run_id)))

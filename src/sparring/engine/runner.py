@@ -50,7 +50,8 @@ class Engine:
     Failing fast: when the first ``fail_after_errors`` attempts of this call all failed at
     the model and none succeeded, the endpoint or model is taken to be broken: no more
     attempts start, the run is marked ``failed`` and RunFailedError names the most common
-    error. A resume after the fix runs what is missing (failed attempts included).
+    error. A resume after the fix runs what is missing (a scan also deletes its failed
+    attempts first, ``Store.forget_errors``, so they run again).
 
     ``progress`` shows a bar (or plain lines when stderr is not a terminal) with counts,
     rate and ETA, never prompts or responses.
@@ -99,21 +100,17 @@ class Engine:
         plan: Sequence[AttemptSpec],
         execute: Executor,
         *,
-        retry_errors: bool = False,
         role: str = "target",
         last: bool = True,
     ) -> RunOutcome:
         """Run every attempt of ``plan`` not yet stored; see the class docstring.
 
-        With ``retry_errors`` the run's stored failed attempts are deleted first, so they
-        run again (a resume after the endpoint was fixed). ``role`` names the model the
-        executor calls in the fail-fast message. A call that is not the ``last`` phase of
-        the run (a scan's helper calls) leaves a run that finished its plan ``running``.
+        ``role`` names the model the executor calls in the fail-fast message. A call that
+        is not the ``last`` phase of the run (a scan's helper calls) leaves a run that
+        finished its plan ``running``.
         """
         started = time.monotonic()
         self.store.get_run(self.run_id)
-        if retry_errors:
-            self.store.forget_errors(self.run_id)
         pending, skipped, duplicates = _select(plan, self.store.done_keys(self.run_id))
         self.store.mark_running(self.run_id)
         session = _Session(self, pending, execute, role, last)

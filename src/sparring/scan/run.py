@@ -81,6 +81,8 @@ async def run_scan(
             store.add_behaviors(run_id, behaviors)
         else:
             run_id = resume
+            store.mark_running(run_id)  # refused while another live process runs it
+            store.forget_errors(run_id)  # so the attempts that failed before run again
         if say is not None:
             say(concurrency_line(config))
         engine = Engine(
@@ -90,13 +92,11 @@ async def run_scan(
             budget=Budget(max_requests=config.max_requests, time_limit_s=config.time_limit_s),
             progress=progress,
         )
-        retry = resume is not None
         helper_outcome = None
         if helper is not None and requests:
             helper_outcome = await engine.run(
                 list(requests.values()),
                 model_executor(helper, store=store),
-                retry_errors=retry,
                 role="helper",
                 last=False,
             )
@@ -104,14 +104,13 @@ async def run_scan(
                 return ScanResult(run_id=run_id, outcome=helper_outcome, helper=helper_outcome)
             answers = helper_answers(store, run_id, requests)
             plan = await _realise(config, behaviors, attacks, helper.id, answers, store, run_id)
-            retry = False  # the helper call already set the failed attempts aside
         executor = target_executor(
             target,
             [judge],
             {b.id: b for b in behaviors},
             store=store,
         )
-        outcome = await engine.run(plan, executor, retry_errors=retry)
+        outcome = await engine.run(plan, executor)
     finally:
         await target.aclose()
         await judge.aclose()
