@@ -150,7 +150,7 @@ ZOO: dict[str, ZooEntry] = {
         # From the GGUF header in part 1: tensor data starts at 5,950,528 and the last
         # tensor ends at this offset (21 full 50 MiB parts and a 16,315,968-byte tail).
         size_bytes=1_117_320_768,
-        sha256=None,
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
         licence="Apache-2.0",
     ),
 }
