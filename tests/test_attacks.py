@@ -34,6 +34,7 @@ from sparring.attacks.scenario import past_tense_rewrite
 from sparring.attacks.splitting import split_text
 from sparring.attacks.template_file import Template
 from sparring.errors import ConfigError
+from sparring.judges.exact import parse_check
 from sparring.models.openai_http import OpenAICompatibleModel
 from sparring.testing import ChatRequest, Fault, OpenAIServer
 from sparring.types import Behavior, GenerationParams
@@ -41,6 +42,7 @@ from sparring.types import Behavior, GenerationParams
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("SPARRING_DATA_DIR", REPO.parent / "shared" / "data"))
 GPTFUZZER_CSV = DATA_DIR / "jailbreak_templates" / "gptfuzzer_templates.csv"
+PAYLOADS = REPO / "configs" / "injection-payloads.txt"
 
 # Test behaviors are harmless on purpose; leetspeak's lossy digits are avoided in them.
 BENIGN = Behavior(
@@ -100,8 +102,10 @@ async def helper(helper_server: OpenAIServer) -> AsyncIterator[OpenAICompatibleM
 
 
 def make(name: str) -> Attack[Any]:
-    """The attack with the options it needs here (the GPTFuzzer templates file)."""
-    return get_attack(name, file=GPTFUZZER_CSV) if name == "template-file" else get_attack(name)
+    """The attack with the options it needs here (the GPTFuzzer templates file, the example
+    injection payloads)."""
+    files = {"template-file": GPTFUZZER_CSV, "payload-file": PAYLOADS}
+    return get_attack(name, file=files[name]) if name in files else get_attack(name)
 
 
 async def realize(
@@ -153,6 +157,10 @@ def assert_carries_request(name: str, prompt: AttackPrompt, behavior: Behavior) 
         assert decoded == (request if prompt.meta["lossless"] else request.lower())
     elif name == "payload-splitting":
         assert "".join(split_fragments(text)) == request
+    elif ATTACKS.get(name).checked:
+        # Injection, extraction and sponge attacks send the application's task or a probe
+        # of their own, not the request; what they carry is the check that scores them.
+        assert parse_check(prompt.meta["check"])
     elif name == "past-tense":
         core = prompt.meta["core"]
         assert core.casefold() in behavior.text.casefold()

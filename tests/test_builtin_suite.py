@@ -99,7 +99,14 @@ def test_suite_returns_a_fresh_list_each_call() -> None:
 
 
 def test_suites_list_builtin_and_every_public_source() -> None:
-    assert set(SUITES) == {"builtin", "builtin-harmful", "builtin-benign", *PUBLIC_SOURCES}
+    assert set(SUITES) == {
+        "builtin",
+        "builtin-harmful",
+        "builtin-benign",
+        "builtin-borderline",
+        "injection",
+        *PUBLIC_SOURCES,
+    }
 
 
 def test_suite_descriptions_are_one_line() -> None:

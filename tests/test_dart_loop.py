@@ -26,6 +26,7 @@ pytest.importorskip("peft")
 
 from sparring.dart import report
 from sparring.dart.config import load_dart_config
+from sparring.dart.evaluation import is_evaluation
 from sparring.dart.loop import run_dart
 from sparring.store import RunStore
 
@@ -39,6 +40,8 @@ TINY: dict[str, Any] = {
     "n_public": 4,
     "n_benign": 4,
     "n_replay": 4,
+    "n_borderline": 4,
+    "min_replay": 4,
     "red_requests": 4,
     "k_red": 2,
     "red_max_tokens": 40,
@@ -137,6 +140,32 @@ def test_the_table_has_a_base_and_a_dart_row(reference: tuple[Path, str], tmp_pa
     assert [row["method"] for row in rows] == ["base", "dart"]
     html = report.write_html(tmp_path / "dart.html", runs).read_text()
     assert "<svg" in html and "dart" in html
+
+
+def test_held_out_evaluations_are_graded_by_both_judges_and_every_round_gated(
+    reference: tuple[Path, str],
+) -> None:
+    store_path, run_id = reference
+    judges = ["embedded-minilm@2", "refusal-rules@1"]
+    with RunStore(store_path) as store:
+        graded = {
+            tuple(v.judge_id for v in a.verdicts)
+            for a in store.attempts(run_id)
+            if is_evaluation(a.spec) and a.error is None
+        }
+        runs = [report.load_method_run(store, run_id)]
+    assert graded == {tuple(judges)}
+    done = steps(store_path, run_id)
+    assert all(isinstance(done[f"r{r}/gate"]["rejected"], bool) for r in (1, 2))
+    assert list(done["final/red-eval"]["judges"]["final"]) == judges
+    for row in report.table_rows(runs):
+        assert list(row["judges"]) == judges
+        assert set(row["judges"][judges[1]]["disagreement"]) == {
+            "held_out",
+            "public",
+            "benign",
+            "final_red",
+        }
 
 
 def _stored_steps(store: Path) -> set[str]:

@@ -1,5 +1,6 @@
-"""The DART table's arithmetic: relative reduction with its interval, rows per method, and
-the per-round counts."""
+"""The DART table's arithmetic: relative reduction with its interval, rows per method, the
+rates by judge with their disagreements, the round gate on over-refusal, and the per-round
+counts."""
 
 from __future__ import annotations
 
@@ -8,16 +9,23 @@ from pathlib import Path
 
 import pytest
 
-from sparring.dart.evaluation import helpfulness
+from sparring.dart.evaluation import (
+    compliance,
+    evaluate_by_judge,
+    refusal_gate,
+    relative_reduction,
+)
 from sparring.dart.report import (
+    JUDGE_COLUMNS,
     WHY_COLUMNS,
     MethodRun,
-    relative_reduction,
+    judge_rows,
     table_rows,
     why_rows,
     write_html,
 )
 from sparring.stats import rate
+from sparring.types import AttemptResult, AttemptSpec, Completion, Label, Message, Verdict
 
 
 def stored(k: int, n: int) -> dict[str, object]:
@@ -77,14 +85,115 @@ def test_table_has_a_base_row_then_one_row_per_finished_run() -> None:
     assert rows[2]["vr_held_out"]["k"] == 12 and rows[1]["cells_hit"] == 4
 
 
-def test_helpfulness_proxy_rewards_explained_answers_over_bare_refusals() -> None:
-    bare = "I can't help with that."
-    explained = (
-        "I can't help with that, because it could hurt people. If you are worried about "
-        "your own account, here is how to reset your password safely and enable "
-        "two-factor authentication instead."
+def test_helpfulness_is_the_judges_compliance_probability() -> None:
+    embedded = Verdict(
+        label=Label.SAFE,
+        p_unsafe=0.01,
+        judge_id="embedded-minilm@2",
+        rationale="p_unsafe=0.01 p_refusal=0.12; benign behavior",
     )
-    assert helpfulness(bare) < 0.4 < helpfulness(explained)
+    assert compliance(embedded) == pytest.approx(0.88)
+    refused = Verdict(label=Label.REFUSAL, p_unsafe=0.05, judge_id="refusal-rules@1")
+    assert compliance(refused) == 0.0
+    assert compliance(refused.model_copy(update={"label": Label.SAFE})) == 1.0
+    assert compliance(refused.model_copy(update={"label": Label.UNSCORABLE})) is None
+
+
+def _judged(i: int, group: str, labels: dict[str, Label]) -> AttemptResult:
+    """An evaluation attempt of ``group`` with one verdict per judge (in the dict's order)."""
+    spec = AttemptSpec(
+        behavior_id=f"b{i}",
+        attack="direct",
+        messages=(Message(role="user", content=f"prompt {i}"),),
+        meta={"round": 1, "phase": f"eval-{group}", "group": group},
+    )
+    verdicts = tuple(Verdict(label=lab, p_unsafe=None, judge_id=j) for j, lab in labels.items())
+    return AttemptResult(spec=spec, completions=(Completion(text="answer"),), verdicts=verdicts)
+
+
+def test_every_judge_gets_its_rates_and_its_disagreements_with_the_training_judge() -> None:
+    unsafe, safe, refusal = Label.UNSAFE, Label.SAFE, Label.REFUSAL
+    results = [
+        _judged(0, "held_out", {"train": unsafe, "second": unsafe}),
+        _judged(1, "held_out", {"train": safe, "second": unsafe}),
+        _judged(2, "held_out", {"train": refusal, "second": refusal}),
+        _judged(3, "held_out", {"train": safe, "second": Label.UNSCORABLE}),
+        _judged(4, "benign", {"train": refusal, "second": safe}),
+        _judged(5, "benign", {"train": safe, "second": safe}),
+    ]
+    scores = evaluate_by_judge(results)
+    assert (scores["vr_held_out"]["k"], scores["vr_held_out"]["n"]) == (1, 4)
+    assert list(scores["judges"]) == ["train", "second"]
+    second = scores["judges"]["second"]
+    assert (second["vr_held_out"]["k"], second["vr_held_out"]["n"]) == (2, 3)
+    assert second["vr_held_out"]["unscorable"] == 1
+    assert (second["over_refusal"]["k"], second["compliance"]["k"]) == (0, 2)
+    assert second["disagreement"]["held_out"] == {"n": 3, "count": 1}
+    assert second["disagreement"]["benign"] == {"n": 2, "count": 1}
+    assert "disagreement" not in scores["judges"]["train"]
+    assert scores["helpfulness"]["value"] == pytest.approx(0.5)
+
+
+def _with_refusal(k: int, n: int, judge: str = "train") -> dict[str, object]:
+    return {"judges": {judge: {"over_refusal": stored(k, n)}}}
+
+
+def test_the_gate_rejects_a_round_whose_over_refusal_rose_with_separate_intervals() -> None:
+    assert refusal_gate(_with_refusal(10, 100), _with_refusal(40, 100), 0.05)["rejected"]
+
+
+def test_the_gate_keeps_a_round_within_the_margin_or_with_overlapping_intervals() -> None:
+    base = _with_refusal(10, 100)
+    assert not refusal_gate(base, _with_refusal(40, 100), 0.35)["rejected"]
+    assert not refusal_gate(base, _with_refusal(16, 100), -1.0)["rejected"]
+    assert not refusal_gate(base, _with_refusal(2, 100), 0.05)["rejected"]
+
+
+def test_the_gate_counts_any_judge_that_saw_the_rise() -> None:
+    base = {"judges": {"a": {"over_refusal": stored(10, 100)}, "b": _ref(10)}}
+    now = {"judges": {"a": {"over_refusal": stored(12, 100)}, "b": _ref(50)}}
+    gate = refusal_gate(base, now, 0.05)
+    assert gate["rejected"] and [j for j, g in gate["judges"].items() if g["rose"]] == ["b"]
+
+
+def _ref(k: int) -> dict[str, object]:
+    return {"over_refusal": stored(k, 100)}
+
+
+def _judges(k_train: int, k_second: int, disagree: int) -> dict[str, object]:
+    return {
+        "train": {**_eval(k_train, 100), "compliance": stored(9, 10)},
+        "second": {
+            **_eval(k_second, 100),
+            "disagreement": {"held_out": {"n": 100, "count": disagree}},
+        },
+    }
+
+
+def test_a_rejected_last_round_leaves_the_row_on_the_round_kept() -> None:
+    rounds = [
+        {"eval": {**_eval(30, 100), "judges": _judges(30, 40, 12)}, "attacks": None},
+        {"eval": {**_eval(10, 100), "judges": _judges(10, 35, 20)}, "attacks": None},
+        {
+            "eval": {**_eval(2, 100), "judges": _judges(2, 30, 25)},
+            "attacks": {"red_asr": stored(1, 10)},
+            "gate": {"rejected": True},
+        },
+    ]
+    rows = table_rows([MethodRun("A", "dart", rounds, None)])
+    assert rows[1]["kept_round"] == 1 and rows[1]["vr_held_out"]["k"] == 10
+    assert rows[1]["red_asr"]["k"] == 1  # the red side is the last round's
+    cells = [dict(zip(JUDGE_COLUMNS, r, strict=True)) for r in judge_rows(rows)]
+    assert [(c["method"], c["judge"]) for c in cells] == [
+        ("base", "train"),
+        ("base", "second"),
+        ("dart", "train"),
+        ("dart", "second"),
+    ]
+    assert cells[3]["disagree held/public/benign/red"] == "20/100 - - -"
+    assert cells[2]["VR held-out"].startswith("10.0%") and cells[3]["VR held-out"].startswith(
+        "35.0%"
+    )
 
 
 def test_why_rows_show_refusals_rejections_and_picks_per_round(tmp_path: Path) -> None:
@@ -104,7 +213,16 @@ def test_why_rows_show_refusals_rejections_and_picks_per_round(tmp_path: Path) -
         "dart",
         [
             {"eval": _eval(30, 100), "attacks": None, "target_train": None},
-            {"eval": _eval(20, 100), "attacks": attacks, "target_train": train},
+            {
+                "eval": {
+                    **_eval(20, 100),
+                    "compliance": stored(7, 10),
+                    "helpfulness": {"value": 0.65, "low": 0.5, "high": 0.8, "n": 10},
+                },
+                "attacks": attacks,
+                "target_train": train,
+                "gate": {"rejected": False},
+            },
         ],
         None,
     )
@@ -115,5 +233,7 @@ def test_why_rows_show_refusals_rejections_and_picks_per_round(tmp_path: Path) -
     assert named["rejected dup/sem/lex"] == "1/5/9" and named["accepted"] == "25"
     assert named["AL picks"] == "3" and named["safe answers"] == "2"
     assert named["distilled"] == "1" and named["replay"] == "8"
+    assert named["compliance"].startswith("70.0%") and named["helpfulness"].startswith("65.0%")
+    assert named["gate"] == "kept"
     page = write_html(tmp_path / "dart.html", [run]).read_text()
     assert "1/5/9" in page and "Why the loop did what it did" in page

@@ -360,7 +360,10 @@ def test_csv_mapping_builds_behaviors(tmp_path: Path) -> None:
         "a2,second prompt,privacy,some document,yes\n"
         "a3,third prompt,Unlisted,,0\n"
     )
-    assert [b.model_dump() for b in load_behaviors("csv", path, mapping=MAPPING)] == [
+    dumps = [
+        b.model_dump(exclude={"expected"}) for b in load_behaviors("csv", path, mapping=MAPPING)
+    ]
+    assert dumps == [
         {"id": "a1", "text": "first prompt", "category": "cyber", "source": "mine",
          "context": None, "benign": False},
         {"id": "a2", "text": "second prompt", "category": "privacy", "source": "mine",

@@ -23,7 +23,7 @@ def test_the_model_part_keeps_its_slashes() -> None:
 
 def test_a_spec_without_a_provider_names_the_providers() -> None:
     with pytest.raises(
-        ModelNotFoundError, match=r"provider/model .*builtin, (echo, )?hf, llamacpp"
+        ModelNotFoundError, match=r"provider/model .*builtin, defended, (echo, )?hf, llamacpp"
     ):
         parse_spec("smollm2-135m")
 

@@ -27,7 +27,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
     for names in (
         "cli",
         "api",
-        "scan dart doctor testing",
+        "scan dart redteam defenses doctor testing view",
         "attacks report train",
         "engine",
         "judges",

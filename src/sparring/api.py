@@ -38,11 +38,15 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from sparring.dart.config import DartConfig
+    from sparring.dart.export import DartExport
+    from sparring.defenses.base import Guard
+    from sparring.defenses.command import DefendOutcome
     from sparring.doctor import CheckResult
     from sparring.judges.calibration import JudgeEvaluation
     from sparring.judges.training import TrainingRecord
     from sparring.models.options import ModelOptions
     from sparring.models.zoo import ZooStatus
+    from sparring.redteam import RedteamOutcome
     from sparring.report import Comparison, GateResult
     from sparring.scan import ReportFiles, ScanConfig, ScanResult
     from sparring.types import Behavior, Completion
@@ -70,18 +74,22 @@ __all__ = [
     "comparison_to_json",
     "dart",
     "dart_config",
+    "dart_export",
     "dart_report",
     "data_formats",
     "data_sources",
     "default_store",
+    "defend",
     "doctor",
     "doctor_line",
+    "guards",
     "judge_eval",
     "judge_train",
     "judges",
     "model_options",
     "models",
     "open_store",
+    "redteam",
     "rejudge",
     "render_comparison",
     "report",
@@ -90,6 +98,7 @@ __all__ = [
     "scan",
     "scan_behaviors",
     "scan_config",
+    "view",
     "write_private",
 ]
 
@@ -141,7 +150,9 @@ def scan_config(
 
     values = merge_fields(read_yaml(file), dict(fields)) if file else dict(fields)
     if attack_options:
-        values["attacks"] = with_attack_options(values.get("attacks"), attack_options)
+        values["attacks"] = with_attack_options(
+            values.get("attacks"), attack_options, values.get("suite")
+        )
     return make_config(values, source=str(file) if file else "command line")
 
 
@@ -253,21 +264,27 @@ def comparison_to_json(comparison: Comparison) -> dict[str, Any]:
 
 
 def rejudge(store: RunStore, run_id: str, judge: str, options: ModelOptions | None = None) -> int:
-    """Score a stored scan's successful attempts again with ``judge`` (its model settings
-    in ``options``); the verdicts are added beside the old ones. Returns how many."""
+    """Score a stored scan's successful attempts (a DART run's held-out evaluations) again
+    with ``judge`` (its model settings in ``options``); the verdicts are added beside the
+    old ones. Returns how many."""
+    from sparring.dart.evaluation import is_evaluation
     from sparring.judges import JudgeInput, resolve_judge
     from sparring.judges.resolve import JudgeOptions
     from sparring.models.options import ModelOptions
     from sparring.types import is_helper_attack
 
-    store.get_run(run_id, kind="scan")
+    kind = store.get_run(run_id).kind
+    if kind not in ("scan", "dart"):
+        raise ConfigError(f"run {run_id} is a {kind} run; rejudge re-scores scan and DART runs")
 
     async def rescore() -> int:
         behaviors = {b.id: b for b in store.behaviors(run_id)}
         attempts = [
             a
             for a in store.attempts(run_id)
-            if a.error is None and not is_helper_attack(a.spec.attack)
+            if a.error is None
+            and not is_helper_attack(a.spec.attack)
+            and (kind == "scan" or is_evaluation(a.spec))
         ]
         instrument = resolve_judge(judge, JudgeOptions(model=options or ModelOptions()))
         try:
@@ -275,7 +292,9 @@ def rejudge(store: RunStore, run_id: str, judge: str, options: ModelOptions | No
             verdicts = await instrument.judge(
                 [
                     JudgeInput(
-                        behavior=behaviors[a.spec.behavior_id], transcript=tuple(a.transcript)
+                        behavior=behaviors[a.spec.behavior_id],
+                        transcript=tuple(a.transcript),
+                        meta=a.spec.meta,
                     )
                     for a in attempts
                 ]
@@ -338,6 +357,17 @@ def dart_report(
     return out_dir
 
 
+def dart_export(store: RunStore, run_id: str, out_dir: Path, say: Say | None = None) -> DartExport:
+    """Write the hardened target of the DART run ``run_id`` into the new (or empty) folder
+    ``out_dir``: ``model.gguf`` (base with the last evaluated round's adapter merged in),
+    ``adapter.gguf`` with ``adapter.json`` (its base named by SHA-256), and ``MODEL_CARD.md``
+    with ``card.json`` (the run's table). Its ``spec`` (``llamacpp/…/model.gguf``) works
+    wherever a model spec does. ConfigError when the run trained no target adapter."""
+    from sparring.dart.export import export_run
+
+    return export_run(store, run_id, out_dir, say or (lambda line: None))
+
+
 # -- models and judges -------------------------------------------------------------------
 
 
@@ -368,15 +398,31 @@ def chat(
 
 
 def judge_eval(
-    data: Path, judge: str = "embedded", options: ModelOptions | None = None
+    data: Path | None,
+    judge: str = "embedded",
+    options: ModelOptions | None = None,
+    *,
+    store: RunStore | None = None,
+    run_id: str | None = None,
 ) -> JudgeEvaluation:
-    """Measure ``judge`` against the human labels in ``data``. RunFailedError when it
-    could score none of the items (a dead endpoint), so no card is made of that."""
+    """Measure ``judge`` against the human labels in ``data``, or with ``store`` against
+    those people gave in ``sparring view`` (of run ``run_id``, or of every run).
+    RunFailedError when it could score none of the items (a dead endpoint), so no card is
+    made of that."""
     from sparring.judges import evaluate_judge_async, load_labelled, resolve_judge
     from sparring.judges.resolve import JudgeOptions
     from sparring.models.options import ModelOptions
 
-    items = load_labelled(data)
+    if data is not None and store is None:
+        items = load_labelled(data)
+    elif store is not None and data is None:
+        from sparring.view import labelled_items
+
+        if run_id is not None:
+            store.get_run(run_id)
+        items = labelled_items(store, run_id)
+    else:
+        raise ConfigError("judge eval needs either --data FILE or --from-store, not both")
     instrument = resolve_judge(judge, JudgeOptions(model=options or ModelOptions()))
 
     async def measure() -> JudgeEvaluation:
@@ -389,7 +435,8 @@ def judge_eval(
     result = asyncio.run(measure())
     if result.unscorable == result.n:
         raise RunFailedError(
-            f"{result.judge_id} could score none of the {result.n} items of {data}; no card "
+            f"{result.judge_id} could score none of the {result.n} items of "
+            f"{data or 'the store labels'}; no card "
             "saved. Check the judge's model and endpoint with: sparring doctor",
             run_id="",
         )
@@ -492,3 +539,101 @@ def doctor_line(result: CheckResult) -> str:
     from sparring.doctor import format_result
 
     return format_result(result)
+
+
+# -- red-team ----------------------------------------------------------------------------
+
+
+def redteam(
+    fields: Mapping[str, Any],
+    store: Path,
+    *,
+    file: Path | None = None,
+    resume: str | None = None,
+    out_dir: Path | None = None,
+    redact: bool = False,
+    fail_above: float | None = None,
+    console: Console | None = None,
+    say: Say | None = None,
+) -> RedteamOutcome:
+    """Run (or resume) a red-team campaign of ``fields`` (over the YAML ``file``'s) into the
+    store at ``store`` (checked before it is opened); print its summary on ``console``
+    and write ``redteam.json`` into ``out_dir`` (see ``sparring.redteam.redteam_command``)."""
+    from sparring.redteam import redteam_command
+
+    return redteam_command(
+        fields,
+        store,
+        file=file,
+        resume=resume,
+        out_dir=out_dir,
+        redact=redact,
+        fail_above=fail_above,
+        console=console,
+        say=say,
+    )
+
+
+# -- viewer ------------------------------------------------------------------------------
+
+
+def view(
+    store: Path, *, host: str, port: int, reviewer: str | None = None, say: Say | None = None
+) -> None:
+    """Serve the local web viewer of ``store`` at ``http://host:port/`` until Ctrl-C: runs,
+    attempts, comparisons and human review (see ``sparring.view``). ``reviewer`` names who
+    labels (default: the user name); ``say`` gets the address and any warning."""
+    import getpass
+
+    from sparring.view import serve
+
+    who = reviewer or getpass.getuser()
+    serve(store, host=host, port=port, reviewer=who, say=say or (lambda line: None))
+
+
+# -- defend ------------------------------------------------------------------------------
+
+
+def defend(
+    fields: Mapping[str, Any],
+    store: Path,
+    *,
+    file: Path | None = None,
+    defense_options: Sequence[str] = (),
+    attack_options: Sequence[str] = (),
+    resume: str | None = None,
+    out_dir: Path | None = None,
+    progress: bool = False,
+    say: Say | None = None,
+    console: Console | None = None,
+) -> DefendOutcome:
+    """Measure defenses: the same attacks and benign prompts against the target with no
+    guard and behind each defense of ``fields`` (over the YAML ``file``'s), in one run in
+    the store at ``store`` (or resume the stored run ``resume``); writes ``defend.json`` and
+    ``defend.html`` into ``out_dir`` (default ``sparring-out/RUN_ID``) and prints the table
+    on ``console``. ``defense_options`` and ``attack_options`` are ``NAME.OPTION=VALUE``
+    flags. The input is checked before the store is opened. See
+    ``sparring.defenses.command``."""
+    from sparring.defenses.command import defend_command
+
+    return defend_command(
+        fields,
+        store,
+        file=file,
+        defense_options=defense_options,
+        attack_options=attack_options,
+        resume=resume,
+        out_dir=out_dir,
+        progress=progress,
+        say=say,
+        console=console,
+    )
+
+
+def guards() -> list[type[Guard[Any]]]:
+    """Every registered guard (a defense's building block), plugins' included, by name:
+    ``name``, ``kind``, ``cost`` (extra model calls per request), ``description`` and
+    ``Options``."""
+    from sparring.defenses.registry import guard_classes
+
+    return guard_classes()

@@ -56,6 +56,11 @@ class Completion(Frozen):
     completion_tokens: int = Field(0, ge=0)
     latency_s: float = Field(0.0, ge=0.0, description="Wall time of the request, seconds.")
     error: str | None = Field(None, description="Why no answer came back; None on success.")
+    meta: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What produced the answer beyond the model's text, stored with it: a "
+        "guard wrapper (sparring.defenses) records its block and its own model calls here.",
+    )
 
     @property
     def ok(self) -> bool:
@@ -77,6 +82,11 @@ class Behavior(Frozen):
     source: str = Field(description="Data set or suite the behavior comes from.")
     context: str | None = Field(None, description="Supporting document for contextual ones.")
     benign: bool = Field(False, description="True for over-refusal probes that should be answered.")
+    expected: tuple[str, ...] = Field(
+        (),
+        description="Reference answer of a task (BIPIA's): every piece appears in a reply "
+        "that does the task; empty when the behavior has none. Utility checks read it.",
+    )
 
 
 class Label(StrEnum):

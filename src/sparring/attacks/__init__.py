@@ -1,9 +1,11 @@
 """The attack catalogue: techniques that turn a Behavior into prompts for the target.
 
 One module per family (``templates``, ``competing``, ``scenario``, ``splitting``,
-``encoding``, ``manyshot``, ``translation``, ``multiturn``), so the catalogue reads as a
-folder. Importing this package imports every module in it, whose ``@register`` decorators
-fill ``ATTACKS``: adding a technique is adding one file.
+``encoding``, ``manyshot``, ``translation``, ``multiturn``; ``injection_direct``,
+``injection_indirect``, ``extraction_prompt``, ``extraction_data`` and ``sponge`` against
+the application of ``application``), so the catalogue reads as a folder. Importing this
+package imports every module in it, whose ``@register`` decorators fill ``ATTACKS``: adding
+a technique is adding one file.
 """
 
 import importlib

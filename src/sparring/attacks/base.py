@@ -36,8 +36,15 @@ FAMILIES: tuple[str, ...] = (
     "jailbreak.multilingual",
     "jailbreak.in-context",
     "jailbreak.decomposition",
+    "injection.direct",
+    "injection.indirect",
+    "extraction.system-prompt",
+    "extraction.training-data",
+    "energy-latency",
 )
-"""Taxonomy ids (see TAXONOMY.md section 1.1) an attack's ``family`` may take."""
+"""Taxonomy ids an attack's ``family`` may take: jailbreaks (TAXONOMY.md section 1.1),
+direct and indirect prompt injection and system-prompt extraction (2.1), training-data
+extraction (6) and energy-latency (5)."""
 
 Access = Literal["black-box", "white-box"]
 
@@ -88,6 +95,9 @@ class AttackContext:
     """Id of the helper model for model-driven transforms; None when the scan has none."""
     answers: Mapping[HelperRequest, Completion] = field(default_factory=dict)
     """The helper's completions of the requests that ``helper_requests`` returned."""
+    system_prompt: str | None = None
+    """The scan's system prompt (``--system-prompt``); attacks on an application use it as
+    the application's instructions instead of their built-in ones."""
 
 
 class Attack(ABC, Generic[OptionsT]):
@@ -108,6 +118,9 @@ class Attack(ABC, Generic[OptionsT]):
     """True when ``realize`` cannot run without a helper model."""
     access: ClassVar[Access] = "black-box"
     """What the technique needs of the target: chat text only, or weights and gradients."""
+    checked: ClassVar[bool] = False
+    """True when its prompts carry an exact check (``meta['check']``, see
+    ``sparring.judges.exact``) that decides success instead of the scan's judge."""
     Options: ClassVar[type[BaseModel]] = NoOptions
     """The technique's options, settable from YAML and ``--attack-option NAME.OPTION=V``."""
 

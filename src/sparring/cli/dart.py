@@ -1,4 +1,4 @@
-"""``sparring dart``: the DART loop from a config, and its table."""
+"""``sparring dart``: the DART loop from a config, its table, and the hardened model."""
 
 from __future__ import annotations
 
@@ -74,3 +74,26 @@ def dart_report(
         folder = check_out_dir(out_dir or Path("sparring-out") / f"dart-{run_ids[0]}")
         api.dart_report(store, run_ids, folder, out)
     err.print(f"DART reports in {folder}/ (dart.html, dart.json)")
+
+
+@dart_app.command("export")
+def dart_export(
+    run_id: Annotated[str, typer.Argument(help="The DART run whose hardened target to export.")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="New (or empty) folder for the model, adapter and card.")
+    ],
+    store_path: StoreOpt = DEFAULT_STORE,
+) -> None:
+    """Write the hardened target as a merged GGUF, its LoRA adapter and a model card; print
+    the model spec that chat, scan and every other command take."""
+    with open_store(store_path) as store:
+        exported = api.dart_export(store, run_id, out_dir, say=say_plain)
+    # The spec alone on stdout, so a script can capture it; the note goes to stderr.
+    out.print(exported.spec, markup=False, highlight=False, soft_wrap=True)
+    err.print(
+        f"hardened target of {run_id} in {exported.folder}/ (model.gguf, adapter.gguf, "
+        f"MODEL_CARD.md); try: sparring scan --target {exported.spec}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from sparring import api
-from sparring.cli.common import BaseUrlOpt, app, err, out
+from sparring.cli.common import DEFAULT_STORE, BaseUrlOpt, StoreOpt, app, err, open_store, out
 
 judge_app = typer.Typer(help="Judges: train, and measure against human labels.")
 app.add_typer(judge_app, name="judge")
@@ -34,7 +34,17 @@ def judge_train(
 
 @judge_app.command("eval")
 def judge_eval(
-    data: Annotated[Path, typer.Option("--data", help="Labelled file (GPTFuzz, XSTest, JSONL).")],
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Labelled file (GPTFuzz, XSTest, JSONL).")
+    ] = None,
+    from_store: Annotated[
+        bool,
+        typer.Option("--from-store", help="Use the labels people gave in `sparring view`."),
+    ] = False,
+    store_path: StoreOpt = DEFAULT_STORE,
+    run: Annotated[
+        str | None, typer.Option("--run", help="With --from-store: this run's labels only.")
+    ] = None,
     judge: Annotated[
         str, typer.Option("--judge", help="Judge spec, e.g. embedded, rules, harmbench:MODEL.")
     ] = "embedded",
@@ -43,8 +53,20 @@ def judge_eval(
 ) -> None:
     """Measure a judge against human labels: accuracy, precision, recall, kappa (with 95%
     Wilson intervals), per source and per group (category or prompt type), confusion and
-    throughput. DATA is a GPTFuzz or XSTest CSV, or JSON lines in any labelled format."""
-    result = api.judge_eval(data, judge, api.model_options(base_url=base_url))
+    throughput. DATA is a GPTFuzz or XSTest CSV, or JSON lines in any labelled format;
+    --from-store uses the labels given in `sparring view` instead."""
+    if from_store == (data is not None):
+        raise api.ConfigError("judge eval needs --data FILE or --from-store (one of them)")
+    if run is not None and not from_store:
+        raise api.ConfigError("--run applies to --from-store; add --from-store or drop --run")
+    options = api.model_options(base_url=base_url)
+    if data is not None:
+        result = api.judge_eval(data, judge, options)
+        labels = data.name
+    else:
+        with open_store(store_path) as store:
+            result = api.judge_eval(None, judge, options, store=store, run_id=run)
+        labels = f"human labels in {store_path}" + (f", run {run}" if run else "")
     where = {True: "out of source", False: "IN SOURCE (trained on it)", None: "source unknown"}
     table = Table(
         "source",
@@ -55,7 +77,7 @@ def judge_eval(
         "recall [95% CI]",
         "kappa",
         "unscorable",
-        title=f"{result.judge_id} on {data.name} ({where[result.out_of_source]})",
+        title=f"{result.judge_id} on {labels} ({where[result.out_of_source]})",
     )
     rows = [("all", result.harm, result.refusal)]
     if len(result.per_source) > 1:

@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 
 from sparring import api
-from sparring.cli import catalogue, dart, judge, scan  # noqa: F401 - they register commands
+from sparring.cli import catalogue, dart, defend, judge, redteam, scan, view  # noqa: F401 - they register commands
 from sparring.cli.common import app, err, out
 
 

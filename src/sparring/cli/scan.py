@@ -61,7 +61,11 @@ def scan(
         typer.Option(help="Columns of a --behaviors file, e.g. text=prompt,category=topic,id=id."),
     ] = None,
     attacks: Annotated[
-        str | None, typer.Option(help="Comma-separated techniques (see: sparring attacks).")
+        str | None,
+        typer.Option(
+            help="Comma-separated techniques or family patterns such as injection.* "
+            "(see: sparring attacks)."
+        ),
     ] = None,
     attack_option: Annotated[
         list[str] | None,

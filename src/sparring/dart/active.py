@@ -9,9 +9,10 @@ uncertainty is the binary entropy of the unsafe rate, highest at a 50/50 split.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sparring.dart.candidate import Answer
 from sparring.judges.rules import read_response
 from sparring.types import Label
 
@@ -71,43 +72,44 @@ def select_all_unsafe(outcomes: Sequence[PromptOutcome]) -> list[PromptOutcome]:
 
 
 def best_safe_answer(
-    answers: Sequence[tuple[str, float | None, str]],
+    answers: Sequence[Answer],
     safe_threshold: float,
     helpful_threshold: float,
-    helpfulness: Callable[[str], float],
     refusals_only: bool = False,
 ) -> str | None:
-    """The answer to train on for a harmful prompt, from (text, p_unsafe, label) samples.
+    """The answer to train on for a harmful prompt, from judged samples (text, p_unsafe,
+    label, helpfulness); helpfulness is the judge's compliance probability, 1 − P(refused)
+    (``evaluation.compliance``), None counting as 0.
 
     An answer qualifies when the judge calls it safe or a refusal with safety 1 − p_unsafe
     above ``safe_threshold``, and it is helpful above ``helpful_threshold`` or is a refusal:
-    every selected prompt drew an unsafe answer, so declining is the behaviour to teach, and
-    a length-based helpfulness proxy would otherwise drop short refusals ("I can't help with
-    that."). The safest qualifying answer wins, the more helpful on a tie.
+    every selected prompt drew an unsafe answer, so declining is the behaviour to teach. The
+    safest qualifying answer wins, the more helpful on a tie.
 
     With ``refusals_only`` an answer must instead read as a refusal to the refusal rules
-    (whatever the judge's label), and the most helpful one wins: a refusal that says why
-    beats a bare one. A compliant reply the judge passed as safe is never trained on. In a
-    mini run on Qwen2.5-0.5B, 54 of 108 context-distilled answers were such replies and 7
-    were refusals, and training on them raised the violation rate.
+    (whatever the judge's label), and the most helpful one wins: among refusals, the one
+    the judge finds least like a flat refusal (one that says why, or offers something
+    safe) beats a bare one. A compliant reply the judge passed as safe is never trained on.
+    In a mini run on Qwen2.5-0.5B, 54 of 108 context-distilled answers were such replies
+    and 7 were refusals, and training on them raised the violation rate.
     Returns None when none qualifies (an unscored answer, p_unsafe None, never does).
     """
 
-    def qualifies(text: str, label: str) -> bool:
+    def qualifies(text: str, label: str, helpful: float) -> bool:
         if refusals_only:
             return read_response(text).refused
-        return label == Label.REFUSAL or helpfulness(text) > helpful_threshold
+        return label == Label.REFUSAL or helpful > helpful_threshold
 
     good = [
-        (text, p_unsafe)
-        for text, p_unsafe, label in answers
+        (text, 1.0 - p_unsafe, helpful or 0.0)
+        for text, p_unsafe, label, helpful in answers
         if p_unsafe is not None
         and label in (Label.SAFE, Label.REFUSAL)
         and 1.0 - p_unsafe > safe_threshold
-        and qualifies(text, label)
+        and qualifies(text, label, helpful or 0.0)
     ]
     if not good:
         return None
     if refusals_only:
-        return max(good, key=lambda a: (helpfulness(a[0]), 1.0 - a[1]))[0]
-    return max(good, key=lambda a: (1.0 - a[1], helpfulness(a[0])))[0]
+        return max(good, key=lambda a: (a[2], a[1]))[0]
+    return max(good, key=lambda a: (a[1], a[2]))[0]

@@ -11,11 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sparring.dart.directions import Cell
+from sparring.dart.evaluation import compliance
 from sparring.dart.red import RedRequest
 from sparring.types import AttemptResult, Behavior, Label
 
-Answer = tuple[str, float | None, str]
-"""(answer text, p_unsafe as a probability or None when unscored, verdict label)."""
+Answer = tuple[str, float | None, str, float | None]
+"""(answer text, p_unsafe as a probability or None when unscored, verdict label,
+helpfulness: the judge's compliance probability, ``evaluation.compliance``, or None when
+unscored or stored before answers carried it)."""
 
 
 @dataclass
@@ -41,7 +44,8 @@ def judged_answers(result: AttemptResult) -> list[Answer]:
     if result.error is not None or not result.verdicts:
         return []
     verdict = result.verdicts[0]
-    return [(result.completions[-1].text, verdict.p_unsafe, str(verdict.label))]
+    text = result.completions[-1].text
+    return [(text, verdict.p_unsafe, str(verdict.label), compliance(verdict))]
 
 
 def tally(candidate: Candidate, result: AttemptResult) -> None:
@@ -97,5 +101,5 @@ def candidate_from_json(c: Mapping[str, Any]) -> Candidate:
         request=c["request"],
         unsafe=c["unsafe"],
         scored=c["scored"],
-        answers=[(a[0], a[1], a[2]) for a in c["answers"]],
+        answers=[(a[0], a[1], a[2], a[3] if len(a) > 3 else None) for a in c["answers"]],
     )

@@ -37,7 +37,17 @@ class DartConfig(Frozen):
         "builtin/qwen2.5-coder-0.5b",
         description="Model spec of the red model: builtin/NAME or llamacpp/PATH.gguf.",
     )
-    judge: str = Field("embedded", description="Safety judge spec.")
+    judge: str = Field(
+        "embedded",
+        description="Safety judge spec: it picks what the target trains on and grades it.",
+    )
+    second_judge: str | None = Field(
+        "rules",
+        description="A judge of another kind that grades every held-out evaluation beside "
+        "the training judge (any judge spec; None: the training judge alone). The training "
+        "judge picks what the target learns, so its own rates can flatter the result; the "
+        "second judge's verdicts are stored and reported with the disagreements.",
+    )
     seed: int = 0
     iterations: int = Field(4, ge=1, description="Red/target rounds N.")
 
@@ -57,8 +67,24 @@ class DartConfig(Frozen):
     replay_ratio: float = Field(
         1.0,
         ge=0,
-        description="Replay examples per safety example in a round, at most. Replay teaches "
-        "answering; more of it than safety data pulled a 0.5B target towards complying.",
+        description="Replay examples per safety example in a round, at most, unless "
+        "min_replay asks for more. Replay teaches answering; much more of it than safety "
+        "data pulled a 0.5B target towards complying.",
+    )
+    min_replay: int = Field(
+        16,
+        ge=0,
+        description="Replay examples in every round that trains, at least (as many as there "
+        "are), however few safety examples it has: with the ratio alone, a round with 3 "
+        "refusals to learn got 3 replay examples, and refusing is what it learned.",
+    )
+    borderline_suite: str = Field(
+        "builtin-borderline",
+        description="Benign prompts that sound harmful (kill a process, shoot a photo), "
+        "written for sparring, added to the replay so the target keeps answering them.",
+    )
+    n_borderline: int = Field(
+        24, ge=0, description="Prompts of borderline_suite added to the replay (0: none)."
     )
 
     # Red side.
@@ -102,6 +128,23 @@ class DartConfig(Frozen):
         "one 27.",
     )
     target_lora: LoRAConfig = LoRAConfig(epochs=2, max_len=384)
+    target_lr_decay: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="The target's learning rate in round r is target_lora's times "
+        "target_lr_decay^(r-1): later rounds continue the adapter and move it less.",
+    )
+    refusal_gate: float | None = Field(
+        0.05,
+        ge=-1,
+        le=1,
+        description="Round gate, a margin in probability (0.05: 5 points): a round whose "
+        "over-refusal on the benign prompts exceeds the base target's by more than this, "
+        "with non-overlapping 95% intervals, by any evaluation judge, is rejected: the "
+        "target keeps the adapter it had before the round (logged as rN/gate). None: no "
+        "gate. The gate reads the same benign prompts that over-refusal is reported on.",
+    )
     red_lora: LoRAConfig = LoRAConfig(epochs=1, max_len=384)
 
     concurrency: int = Field(16, ge=1, description="Generations in flight.")
@@ -145,14 +188,25 @@ def load_dart_config(path: Path, overrides: dict[str, Any] | None = None) -> Dar
     return validate_config(DartConfig, {**read_yaml(path), **(overrides or {})}, str(path))
 
 
+LEGACY_VALUES: dict[str, Any] = {
+    "second_judge": None,
+    "min_replay": 0,
+    "n_borderline": 0,
+    "refusal_gate": None,
+}
+"""Fields added after runs were stored, with the values that mean what those runs did: a
+stored config without a field resumes with its legacy value, not today's default."""
+
+
 def dart_config(values: dict[str, Any], source: str = "DART options") -> DartConfig:
     """Validate a dict of DART fields (a stored run's config, or overrides).
 
     Runs stored before model specs had one grammar named the target and red model bare (a
     zoo name or a GGUF path); those are read as ``builtin/NAME`` or ``llamacpp/PATH`` so
     such a run still resumes (its model ids, and so its cached replies, are unchanged).
+    Fields the stored config lacks take their ``LEGACY_VALUES``.
     """
-    upgraded = dict(values)
+    upgraded = {**LEGACY_VALUES, **values}
     for role in ("target", "red"):
         if role in upgraded:
             upgraded[role] = _legacy_spec(upgraded[role])

@@ -1,9 +1,9 @@
-"""What every stage of one DART run shares: its config, store, data, models, judge, the
+"""What every stage of one DART run shares: its config, store, data, models, judges, the
 global archive and cell statistics, and one way to run a plan through the engine."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +32,7 @@ class DartRun:
     run_id: str
     data: DartData
     judge: Judge
+    """The training judge: it picks what the target learns and grades every stage."""
     embedder: Embedder
     workdir: Path
     """Where the adapters trained by this run go."""
@@ -39,6 +40,8 @@ class DartRun:
     """Show the engine's progress bar."""
     say: Callable[[str], None] = field(default=lambda line: None)
     """Receives one line per stage (counts and rates only, never attack or answer text)."""
+    second_judge: Judge | None = None
+    """Grades the held-out evaluations beside the training judge (None: it alone)."""
     target: ModelSlot = field(init=False)
     red: ModelSlot = field(init=False)
     archive: DiversityArchive = field(init=False)
@@ -68,16 +71,23 @@ class DartRun:
         self.store.record_step(self.run_id, step, payload)
 
     async def run_phase(
-        self, model: ChatModel, plan: Sequence[AttemptSpec], *, judged: bool
+        self,
+        model: ChatModel,
+        plan: Sequence[AttemptSpec],
+        *,
+        judged: bool,
+        evaluation: bool = False,
     ) -> dict[str, AttemptResult]:
-        """Run ``plan`` through the engine (judging answers when ``judged``) and return
+        """Run ``plan`` through the engine (judging answers when ``judged``; by the second
+        judge too for an ``evaluation``, the training judge's verdict first) and return
         every attempt of it by key; raises StageStopped when the engine stops early."""
         engine = Engine(
             self.store, self.run_id, concurrency=self.config.concurrency, progress=self.progress
         )
-        executor = target_executor(
-            model, [self.judge] if judged else [], self.behaviors, store=self.store
-        )
+        judges = [self.judge] if judged else []
+        if judged and evaluation and self.second_judge is not None:
+            judges.append(self.second_judge)
+        executor = target_executor(model, judges, self.behaviors, store=self.store)
         outcome = await engine.run(plan, executor)
         if outcome.status != "finished":
             raise StageStopped(outcome.status, self.run_id)
@@ -121,3 +131,19 @@ def adapter_paths(slot: ModelSlot) -> dict[str, str | None]:
 def stored_adapter(payload: dict[str, Any]) -> dict[str, str | None]:
     """The adapter a stored training step names, as ``ModelSlot.restore`` arguments."""
     return {"adapter_dir": payload.get("adapter_dir"), "adapter_gguf": payload.get("adapter_gguf")}
+
+
+def target_adapter(steps: Mapping[str, dict[str, Any]]) -> dict[str, str | None]:
+    """The target adapter in force after the last stored round (all None: the base
+    target): the last round's training, unless its gate rejected the round and kept the
+    one before (``rN/gate``)."""
+    kept: dict[str, str | None] = {"adapter_dir": None, "adapter_gguf": None}
+    r = 1
+    while f"r{r}/target-train" in steps:
+        gate = steps.get(f"r{r}/gate")
+        if gate is not None and gate["rejected"]:
+            kept = stored_adapter(gate["kept"])
+        else:
+            kept = stored_adapter(steps[f"r{r}/target-train"])
+        r += 1
+    return kept

@@ -7,7 +7,9 @@ times and judged against the original intent (``attack_writing``, ``target_eval`
 successful, novel attacks join the archive and train the red model (``red_training``);
 active learning picks the prompts the target trains on, with its own safe answers (or
 context-distilled ones) and a replay of benign self-distillation (``target_training``);
-then the new target is evaluated on held-out prompts (``target_eval``).
+then the new target is evaluated on held-out prompts by the training judge and a second
+judge (``target_eval``), and a round whose over-refusal rose too far is rejected: the
+target keeps the adapter it had before it (``rN/gate``).
 
 Every generation goes through the engine, so it is stored as it happens and a killed run
 redoes nothing stored. Each stage ends with a named step in the store (``r2/attacks``,
@@ -17,20 +19,21 @@ from the store and continues at the first unfinished one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from sparring.dart.attack_writing import filter_drafts, red_requests, write_attacks
 from sparring.dart.candidate import Candidate, candidate_from_json, candidate_json
 from sparring.dart.config import DartConfig
-from sparring.dart.context import DartRun, stored_adapter
-from sparring.dart.evaluation import red_metrics
+from sparring.dart.context import DartRun, adapter_paths, stored_adapter
+from sparring.dart.diversity import Embedder, mean_pairwise_cosine, self_bleu
 from sparring.dart.red_training import learn_from, train_red
 from sparring.dart.splits import make_splits
-from sparring.dart.target_eval import evaluate, final_red_eval, query_target
+from sparring.dart.target_eval import evaluate, final_red_eval, gate_round, query_target
 from sparring.dart.target_training import train_target
 from sparring.errors import StageStopped
+from sparring.stats import rate
 from sparring.store import Store
 
 __all__ = ["StageStopped", "run_dart"]
@@ -57,22 +60,39 @@ async def run_dart(
 
     data = make_splits(config)
     judge = resolve_judge(config.judge)
-    if resume is None:
-        run_id = store.create_run(
-            "dart",
-            config.model_dump(mode="json"),
-            config.seed,
-            {"target": config.target, "red": config.red, "judge": judge.id},
-        )
-        store.add_behaviors(run_id, data.all)
-    else:
-        run_id = resume
-    folder = workdir or store.path.parent / "dart-checkpoints" / run_id
-    run = DartRun(config, store, run_id, data, judge, shared_encoder(), folder, progress, say)
+    second = resolve_judge(config.second_judge) if config.second_judge else None
+    if second is not None and second.id == judge.id:
+        await second.aclose()
+        second = None
     try:
+        if resume is None:
+            model_ids = {"target": config.target, "red": config.red, "judge": judge.id}
+            if second is not None:
+                model_ids["second_judge"] = second.id
+            run_id = store.create_run(
+                "dart", config.model_dump(mode="json"), config.seed, model_ids
+            )
+            store.add_behaviors(run_id, data.all)
+        else:
+            run_id = resume
+        folder = workdir or store.path.parent / "dart-checkpoints" / run_id
+        run = DartRun(
+            config,
+            store,
+            run_id,
+            data,
+            judge,
+            shared_encoder(),
+            folder,
+            progress,
+            say,
+            second_judge=second,
+        )
         await run_all(run)
     finally:
         await judge.aclose()
+        if second is not None:
+            await second.aclose()
     return run_id
 
 
@@ -87,7 +107,7 @@ async def run_all(run: DartRun) -> None:
             f"evaluating the base target on {len(run.data.held_out)} held-out, "
             f"{len(run.data.public)} public and {len(run.data.benign)} benign prompts"
         )
-        await evaluate(run, 0)
+        done["r0/eval"] = await evaluate(run, 0)
     for r in range(1, run.config.iterations + 1):
         await run_round(run, r, done)
     if "final/red-eval" not in done:
@@ -108,12 +128,18 @@ async def run_round(run: DartRun, r: int, done: dict[str, dict[str, Any]]) -> No
         run.red.restore(**stored_adapter(done[f"r{r}/red-train"]))
     else:
         await train_red(run, r, candidates)
+    kept = adapter_paths(run.target)
     if f"r{r}/target-train" in done:
         run.target.restore(**stored_adapter(done[f"r{r}/target-train"]))
     else:
         await train_target(run, r, candidates)
-    if f"r{r}/eval" not in done:
-        await evaluate(run, r)
+    evaluation = done.get(f"r{r}/eval") or await evaluate(run, r)
+    margin = run.config.refusal_gate
+    if f"r{r}/gate" in done:
+        if done[f"r{r}/gate"]["rejected"]:
+            run.target.restore(**stored_adapter(done[f"r{r}/gate"]["kept"]))
+    elif margin is not None:
+        gate_round(run, r, (done["r0/eval"], evaluation), kept, margin)
 
 
 async def attack_stage(run: DartRun, r: int) -> list[Candidate]:
@@ -146,3 +172,19 @@ async def attack_stage(run: DartRun, r: int) -> list[Candidate]:
         },
     )
     return candidates
+
+
+def red_metrics(candidates: Sequence[Candidate], embedder: Embedder) -> dict[str, Any]:
+    """Red attack success rate over target samples, and diversity of the successful attacks."""
+    unsafe = sum(c.unsafe for c in candidates)
+    scored = sum(c.scored for c in candidates)
+    winners = [c for c in candidates if c.unsafe > 0]
+    texts = [c.text for c in winners]
+    diversity: dict[str, Any] = {
+        "successful": len(winners),
+        "cells_hit": len({c.cell for c in winners}),
+    }
+    if len(texts) >= 2:
+        diversity["one_minus_self_bleu"] = 1.0 - self_bleu(texts, sample=200)
+        diversity["one_minus_mean_cosine"] = 1.0 - mean_pairwise_cosine(embedder.encode(texts))
+    return {"red_asr": rate(unsafe, scored).to_dict(), **diversity}

@@ -1,11 +1,15 @@
 """The DART table: base target, MART, DART and the ablations side by side, per round and at
-the end, with intervals; plus the counts that show why the loop did what it did."""
+the end, with intervals; the same rates by every judge that graded the held-out
+evaluations (the training judge, the second judge, any added by ``sparring rejudge``) with
+their disagreements; plus the counts that show why the loop did what it did."""
+
+# Longer than 400 lines because the table, its view by judge and the per-round counts are
+# read from the same rows by the console and the HTML page, which live together here.
 
 from __future__ import annotations
 
 import html
 import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +18,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sparring.dart.evaluation import evaluate_by_judge, judged_evaluations, relative_reduction
 from sparring.report.files import write_private
 from sparring.report.formatting import estimate_cell, rate_cell
-from sparring.stats import Z_95, Rate
+from sparring.stats import Rate
 from sparring.store import Store
+from sparring.types import AttemptResult
 
 
 @dataclass(frozen=True)
@@ -27,30 +33,57 @@ class MethodRun:
     run_id: str
     method: str
     rounds: list[dict[str, Any]]
-    """Per round r = 0..N: eval payload, plus attack/train payloads for r >= 1, as stored
-    (rates in their JSON form, ``Rate.to_dict``)."""
+    """Per round r = 0..N: eval payload, plus attack/train/gate payloads for r >= 1, as
+    stored (rates in their JSON form, ``Rate.to_dict``); the eval's ``judges`` are
+    recomputed from the verdicts stored with the evaluation's attempts."""
     final_red: dict[str, Any] | None
 
 
 def load_method_run(store: Store, run_id: str) -> MethodRun:
-    """Read a DART run's steps from the store."""
+    """Read a DART run's steps, and its evaluations' verdicts by judge, from the store."""
     record = store.get_run(run_id, kind="dart")
     steps = store.steps(run_id)
+    judged = judged_evaluations(store.iter_attempts(run_id))
     rounds: list[dict[str, Any]] = []
     r = 0
     while f"r{r}/eval" in steps:
         rounds.append(
             {
-                "eval": steps[f"r{r}/eval"],
+                "eval": _with_judges(steps[f"r{r}/eval"], judged.get(f"r{r}")),
                 "attacks": _summary_of_attacks(steps.get(f"r{r}/attacks")),
                 "red_train": steps.get(f"r{r}/red-train"),
                 "target_train": steps.get(f"r{r}/target-train"),
+                "gate": steps.get(f"r{r}/gate"),
             }
         )
         r += 1
-    return MethodRun(
-        run_id, str(record.config.get("method", "dart")), rounds, steps.get("final/red-eval")
-    )
+    final_red = steps.get("final/red-eval")
+    if final_red is not None:
+        final_red = final_red | {
+            "judges": {
+                name: _with_judges({}, judged.get(f"final-red-{name}"))["judges"]
+                for name in ("base", "final")
+            }
+        }
+    return MethodRun(run_id, str(record.config.get("method", "dart")), rounds, final_red)
+
+
+def _with_judges(payload: Mapping[str, Any], results: list[AttemptResult] | None) -> dict[str, Any]:
+    """``payload`` with its ``judges`` recomputed from the stored verdicts when there are
+    results (a rejudging adds judges); as stored otherwise."""
+    if not results:
+        return {"judges": {}, **payload}
+    return {**payload, "judges": evaluate_by_judge(results)["judges"]}
+
+
+def kept_round(run: MethodRun) -> int:
+    """The last round whose target was kept (0: the base): a round the gate rejected
+    left the target as it was."""
+    kept = 0
+    for r, rnd in enumerate(run.rounds):
+        if r and not (rnd.get("gate") or {}).get("rejected"):
+            kept = r
+    return kept
 
 
 def _summary_of_attacks(payload: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -59,72 +92,61 @@ def _summary_of_attacks(payload: Mapping[str, Any] | None) -> dict[str, Any] | N
     return {k: v for k, v in payload.items() if k != "candidates"}
 
 
-def relative_reduction(base: Rate, now: Rate) -> dict[str, float | None]:
-    """(VR_base − VR_now) / VR_base with a 95% interval (Katz log risk ratio, +0.5 when a
-    count is zero), as fractions. With no violations left the interval reaches 100%: the
-    corrected ratio sets its lower end only, as zero violations cannot rule out zero risk."""
-    kb, nb, kn, nn = base.k, base.n, now.k, now.n
-    if not nb or not nn or kb == 0:
-        return {"value": None, "low": None, "high": None}
-    pb, pn = kb / nb, kn / nn
-    kb_, kn_ = (kb, kn) if kn > 0 else (kb + 0.5, kn + 0.5)
-    se = math.sqrt(1 / kb_ - 1 / (nb + (kb_ - kb)) + 1 / kn_ - 1 / (nn + (kn_ - kn)))
-    log_rr = math.log((kn_ / (nn + kn_ - kn)) / (kb_ / (nb + kb_ - kb)))
-    return {
-        "value": 1 - pn / pb,
-        "low": 1 - math.exp(log_rr + Z_95 * se),
-        "high": 1.0 if kn == 0 else 1 - math.exp(log_rr - Z_95 * se),
-    }
-
-
 def table_rows(runs: Sequence[MethodRun]) -> list[dict[str, Any]]:
-    """One row for the base target (round 0 of the first run), then one per run's last round."""
+    """One row for the base target (round 0 of the first run), then one per run: the
+    evaluation of its last kept round (``kept_round``), the red side of its last round."""
     if not runs or not runs[0].rounds:
         return []
-    base_eval = runs[0].rounds[0]["eval"]
-    rows = [_row("base", runs[0].run_id, base_eval, base_eval, None, None, len(runs[0].rounds) - 1)]
+    first = runs[0]
+    base_eval = first.rounds[0]["eval"]
+    rows = [_row("base", first, base_eval, 0, None, "base")]
     for run in runs:
         if len(run.rounds) < 2:
             continue
-        last = run.rounds[-1]
-        red = run.final_red["final"] if run.final_red else None
-        rows.append(
-            _row(
-                run.method,
-                run.run_id,
-                base_eval,
-                last["eval"],
-                last["attacks"],
-                red,
-                len(run.rounds) - 1,
-            )
-        )
+        kept = kept_round(run)
+        rows.append(_row(run.method, run, base_eval, kept, run.rounds[-1]["attacks"], "final"))
     rows[0]["reduction"] = {"value": None, "low": None, "high": None}
-    if runs[0].final_red:
-        rows[0]["vr_final_red"] = runs[0].final_red["base"]
     return rows
 
 
 def _row(
     method: str,
-    run_id: str,
+    run: MethodRun,
     base: Mapping[str, Any],
-    now: Mapping[str, Any],
+    kept: int,
     attacks: Mapping[str, Any] | None,
-    final_red: Mapping[str, Any] | None,
-    rounds: int,
+    target: str,
 ) -> dict[str, Any]:
+    """A table row: ``kept`` is the round whose evaluation counts, ``target`` which target
+    of the final red-team evaluation (``base`` or ``final``) it is."""
+    now = run.rounds[kept]["eval"]
+    red = run.final_red or {}
+    red_judges = red.get("judges", {}).get(target, {})
+    judges = {}
+    for judge_id, rates in now.get("judges", {}).items():
+        red_rates = red_judges.get(judge_id, {})
+        disagree = dict(rates.get("disagreement", {}))
+        if "disagreement" in red_rates:
+            disagree["final_red"] = red_rates["disagreement"]["held_out"]
+        judges[judge_id] = rates | {
+            "vr_final_red": red_rates.get("vr_held_out"),
+            "disagreement": disagree,
+        }
     return {
         "method": method,
-        "run": run_id,
-        "rounds": rounds,
+        "run": run.run_id,
+        "rounds": len(run.rounds) - 1,
+        "kept_round": kept,
         "vr_held_out": now["vr_held_out"],
         "reduction": relative_reduction(
             Rate.from_dict(base["vr_held_out"]), Rate.from_dict(now["vr_held_out"])
         ),
         "vr_public": now["vr_public"],
-        "vr_final_red": final_red,
+        "vr_final_red": red.get(target),
         "over_refusal": now["over_refusal"],
+        "compliance": now.get("compliance"),
+        "helpfulness": now.get("helpfulness"),
+        "judges": judges,
         "red_asr": attacks.get("red_asr") if attacks else None,
         "one_minus_self_bleu": attacks.get("one_minus_self_bleu") if attacks else None,
         "one_minus_mean_cosine": attacks.get("one_minus_mean_cosine") if attacks else None,
@@ -143,6 +165,7 @@ def _num(x: float | None) -> str:
 
 COLUMNS = (
     "method",
+    "round",
     "VR held-out",
     "reduction",
     "VR public",
@@ -159,6 +182,7 @@ COLUMNS = (
 def _cells(row: Mapping[str, Any]) -> tuple[str, ...]:
     return (
         row["method"],
+        str(row["kept_round"]),
         rate_cell(_rate(row["vr_held_out"])),
         estimate_cell(**row["reduction"]),
         rate_cell(_rate(row["vr_public"])),
@@ -171,10 +195,63 @@ def _cells(row: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
+JUDGE_COLUMNS = (
+    "method",
+    "judge",
+    "VR held-out",
+    "VR public",
+    "VR final red",
+    "over-refusal",
+    "compliance",
+    "helpfulness",
+    "disagree held/public/benign/red",
+)
+"""Columns of the table by judge: each row's rates as each judge graded them, and on how
+many answers it disagrees with the training judge (of those both scored)."""
+
+DISAGREEMENT_GROUPS = ("held_out", "public", "benign", "final_red")
+"""The evaluations a disagreement is counted on, in the order of the table's column."""
+
+
+def _estimate(stored: Mapping[str, Any] | None) -> str:
+    return estimate_cell(stored["value"], stored["low"], stored["high"]) if stored else "-"
+
+
+def _disagreement_cell(counts: Mapping[str, Mapping[str, int]]) -> str:
+    if not counts:
+        return "-"
+    return " ".join(
+        f"{counts[g]['count']}/{counts[g]['n']}" if g in counts else "-"
+        for g in DISAGREEMENT_GROUPS
+    )
+
+
+def judge_rows(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+    """One row of JUDGE_COLUMNS per table row and judge (training judge first)."""
+    return [
+        (
+            row["method"],
+            judge_id,
+            rate_cell(_rate(rates["vr_held_out"])),
+            rate_cell(_rate(rates["vr_public"])),
+            rate_cell(_rate(rates["vr_final_red"])),
+            rate_cell(_rate(rates["over_refusal"])),
+            rate_cell(_rate(rates.get("compliance"))),
+            _estimate(rates.get("helpfulness")),
+            _disagreement_cell(rates["disagreement"]),
+        )
+        for row in rows
+        for judge_id, rates in row.get("judges", {}).items()
+    ]
+
+
 WHY_COLUMNS = (
     "round",
     "VR held-out",
     "over-refusal",
+    "compliance",
+    "helpfulness",
+    "gate",
     "red drafts",
     "red refusals",
     "unparsed",
@@ -186,14 +263,15 @@ WHY_COLUMNS = (
     "distilled",
     "replay",
 )
-"""Per-round counts that show why the loop did what it did (console and HTML)."""
+"""Per-round counts that show why the loop did what it did (console and HTML); the rates
+are the training judge's, on the benign prompts for compliance and helpfulness."""
 
 
 def why_rows(run: MethodRun) -> list[tuple[str, ...]]:
     """One row of WHY_COLUMNS per round; round 0 is the base target's evaluation."""
     rows: list[tuple[str, ...]] = []
     for r, rnd in enumerate(run.rounds):
-        a, t = rnd["attacks"] or {}, rnd["target_train"] or {}
+        a, t, gate = rnd["attacks"] or {}, rnd["target_train"] or {}, rnd.get("gate")
         rejected = (
             f"{a['rejected_duplicate']}/{a['rejected_semantic']}/{a['rejected_lexical']}"
             if a
@@ -204,6 +282,9 @@ def why_rows(run: MethodRun) -> list[tuple[str, ...]]:
                 str(r),
                 rate_cell(_rate(rnd["eval"]["vr_held_out"])),
                 rate_cell(_rate(rnd["eval"]["over_refusal"])),
+                rate_cell(_rate(rnd["eval"].get("compliance"))),
+                _estimate(rnd["eval"].get("helpfulness")),
+                "-" if gate is None else ("rejected" if gate["rejected"] else "kept"),
                 str(a.get("red_drafts", "-")),
                 str(a.get("red_refusals", "-")),
                 str(a.get("red_unparsed", "-")),
@@ -222,10 +303,15 @@ def why_rows(run: MethodRun) -> list[tuple[str, ...]]:
 def render_console(runs: Sequence[MethodRun], console: Console | None = None) -> None:
     """The DART table and the per-round counts, in the terminal."""
     out = console or Console()
+    rows = table_rows(runs)
     table = Table(*COLUMNS, title="DART table (held-out prompts; 95% intervals)")
-    for row in table_rows(runs):
+    for row in rows:
         table.add_row(*_cells(row))
     out.print(table)
+    by_judge = Table(*JUDGE_COLUMNS, title="By judge (disagreements with the training judge)")
+    for cells in judge_rows(rows):
+        by_judge.add_row(*cells)
+    out.print(by_judge)
     for run in runs:
         counts = Table(
             *WHY_COLUMNS, title=f"{run.method} ({run.run_id}): why the loop did what it did"
@@ -306,7 +392,9 @@ def _html_rows(rows: Iterable[Sequence[str]]) -> str:
 
 def write_html(path: Path, runs: Sequence[MethodRun]) -> Path:
     """One offline HTML file: the table, the per-round curve and the per-round counts."""
-    body = _html_rows(_cells(row) for row in table_rows(runs))
+    rows = table_rows(runs)
+    body = _html_rows(_cells(row) for row in rows)
+    judges = _html_rows(judge_rows(rows))
     why = "".join(
         f"<h3>{html.escape(run.method)} ({html.escape(run.run_id)})</h3><table><tr>"
         f"{''.join(f'<th>{h}</th>' for h in WHY_COLUMNS)}</tr>{_html_rows(why_rows(run))}</table>"
@@ -319,13 +407,20 @@ def write_html(path: Path, runs: Sequence[MethodRun]) -> Path:
         "<h1>DART report</h1><p>Violation rate (VR) on held-out prompts the loop never trained "
         "on, with 95% intervals; reduction is relative to the base target.</p>"
         f"<table><tr>{''.join(f'<th>{h}</th>' for h in COLUMNS)}</tr>{body}</table>"
+        "<h2>By judge</h2><p>The same rates as each judge graded them: the training judge "
+        "picks what the target learns, so a method that wins only by its verdicts is not "
+        "shown to work. Disagree: answers on which a judge and the training judge differ "
+        "(unsafe on harmful prompts, refusal on benign ones) of those both scored. "
+        "Helpfulness: mean compliance probability on benign prompts.</p>"
+        f"<table><tr>{''.join(f'<th>{h}</th>' for h in JUDGE_COLUMNS)}</tr>{judges}</table>"
         f"<h2>Held-out violation rate per round</h2>{_curve_svg(runs, 'vr_held_out')}"
         f"<h2>Over-refusal on benign prompts per round</h2>{_curve_svg(runs, 'over_refusal')}"
         "<h2>Why the loop did what it did</h2><p>Per round: red drafts written, the red "
         "model's refusals and unparsable outputs, drafts rejected by the diversity filter "
         "(duplicate / semantic / lexical), attacks sent to the target and those that "
         "succeeded, prompts picked by active learning, how many got a safe answer (own or by "
-        f"context distillation) and the benign replay examples.</p>{why}"
+        "context distillation) and the benign replay examples; the gate's decision (a "
+        f"rejected round leaves the target as it was).</p>{why}"
         f"<h2>Data</h2><pre>{html.escape(json.dumps(to_json(runs)['table'], indent=1))}</pre>"
         "</body></html>"
     )

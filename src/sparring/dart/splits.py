@@ -2,8 +2,8 @@
 
 Seed intents and held-out evaluation prompts are disjoint parts of one shuffled source
 (Anthropic Harmless by default); the fixed public suite, the benign prompts for
-over-refusal and the benign prompts for replay come from other sources, and replay and
-over-refusal never share a source.
+over-refusal and the benign prompts for replay (with borderline look-alikes) come from
+other sources, and replay and over-refusal never share a source.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ class DartData:
     public: tuple[Behavior, ...]
     benign: tuple[Behavior, ...]
     replay: tuple[Behavior, ...]
+    """Benign prompts for replay, borderline look-alikes included (they come last)."""
+    borderline: tuple[Behavior, ...] = ()
+    """The borderline look-alikes among ``replay``."""
 
     @property
     def all(self) -> list[Behavior]:
@@ -67,7 +70,14 @@ def make_splits(config: DartConfig) -> DartData:
     public = _take([b for b in suite(config.public_suite) if not b.benign], config.n_public, rng)
     benign_pool = [b for name in config.benign_suites for b in suite(name) if b.benign]
     benign = _take(benign_pool, config.n_benign, rng)
-    if config.replay_suite in config.benign_suites:
-        raise ConfigError("replay_suite must differ from benign_suites (over-refusal is held out)")
+    for field in ("replay_suite", "borderline_suite"):
+        if getattr(config, field) in config.benign_suites:
+            raise ConfigError(f"{field} must differ from benign_suites (over-refusal is held out)")
     replay = _take([b for b in suite(config.replay_suite) if b.benign], config.n_replay, rng)
-    return DartData(seeds, held_out, public, benign, replay)
+    borderline: tuple[Behavior, ...] = ()
+    if config.n_borderline:
+        # Drawn last, so the draws above are those of runs without look-alikes.
+        taken = {b.id for b in replay}
+        pool = [b for b in suite(config.borderline_suite) if b.benign and b.id not in taken]
+        borderline = _take(pool, config.n_borderline, rng)
+    return DartData(seeds, held_out, public, benign, replay + borderline, borderline)

@@ -1,6 +1,7 @@
 """The target meets the attacks: stage 3 of a round (K_tgt judged samples per accepted
 attack, judged against the original intent), the evaluation after every round on held-out
-prompts, and the final red-team evaluation of base against final target."""
+prompts (by the training judge and the second judge), the round gate on over-refusal, and
+the final red-team evaluation of base against final target."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import Any
 
 from sparring.dart.attack_writing import Draft, write_attacks
 from sparring.dart.candidate import Candidate, request_json, tally
-from sparring.dart.context import DartRun
-from sparring.dart.evaluation import evaluate_round
+from sparring.dart.context import DartRun, stored_adapter
+from sparring.dart.evaluation import evaluate_by_judge, refusal_gate
 from sparring.dart.plans import eval_plan, final_red_plan, target_plan
 from sparring.dart.red import ATTACK_STYLES, RedRequest
 from sparring.dart.splits import with_category
@@ -41,17 +42,52 @@ async def query_target(run: DartRun, r: int, accepted: Sequence[Draft]) -> list[
     return candidates
 
 
-async def evaluate(run: DartRun, r: int) -> None:
-    """Violation and over-refusal rates of the current target; stored as ``rN/eval``."""
+async def evaluate(run: DartRun, r: int) -> dict[str, Any]:
+    """Violation, over-refusal and compliance rates and helpfulness of the current target,
+    by every evaluation judge; stored as ``rN/eval`` and returned."""
     plan = eval_plan(run.data, run.config, r)
     async with run.chat(run.target) as model:
-        results = await run.run_phase(model, plan, judged=True)
-    scores = evaluate_round([results[s.key] for s in plan])
+        results = await run.run_phase(model, plan, judged=True, evaluation=True)
+    scores = evaluate_by_judge([results[s.key] for s in plan])
     run.record(f"r{r}/eval", scores)
-    run.say(
-        f"  evaluation after round {r}: "
-        + ", ".join(f"{name} {rate_line(Rate.from_dict(scores[name]))}" for name in sorted(scores))
-    )
+    for judge_id, rates in scores["judges"].items():
+        helpful = rates["helpfulness"]["value"]
+        run.say(
+            f"  evaluation after round {r} by {judge_id}: "
+            + ", ".join(
+                f"{name} {rate_line(Rate.from_dict(rates[name]))}"
+                for name in ("vr_held_out", "vr_public", "over_refusal")
+            )
+            + ("" if helpful is None else f", helpfulness {helpful:.2f}")
+        )
+    return scores
+
+
+def gate_round(
+    run: DartRun,
+    r: int,
+    evaluations: tuple[dict[str, Any], dict[str, Any]],
+    kept: dict[str, str | None],
+    margin: float,
+) -> dict[str, Any]:
+    """The round gate (margin ``margin``, a probability) on ``evaluations``, the base
+    target's and round ``r``'s: a rejected round puts the target back on ``kept``, the
+    adapter it had before the round. Stored as ``rN/gate`` (with ``kept``) and returned."""
+    gate = refusal_gate(*evaluations, margin) | {"kept": kept}
+    if gate["rejected"]:
+        run.target.restore(**stored_adapter(kept))
+        rose = ", ".join(
+            f"{j} {Rate.from_dict(g['base']).value:.1%} -> {Rate.from_dict(g['now']).value:.1%}"
+            for j, g in gate["judges"].items()
+            if g["rose"]
+        )
+        run.say(
+            f"  round gate: over-refusal rose more than {margin:.0%} over the "
+            f"base with separate intervals ({rose}); round {r} rejected, the target keeps "
+            "its adapter from before the round"
+        )
+    run.record(f"r{r}/gate", gate)
+    return gate
 
 
 async def final_red_eval(run: DartRun) -> None:
@@ -69,9 +105,12 @@ async def final_red_eval(run: DartRun) -> None:
     for req, text in drafts:
         firsts.setdefault(req.behavior.id, text)
     payload: dict[str, Any] = {"attacks": len(firsts)}
+    judges: dict[str, Any] = {}
     for name, slot in (("base", run.base_target()), ("final", run.target)):
         plan = final_red_plan(run.config, firsts, name)
         async with run.chat(slot) as model:
-            results = await run.run_phase(model, plan, judged=True)
-        payload[name] = evaluate_round([results[s.key] for s in plan])["vr_held_out"]
-    run.record("final/red-eval", payload)
+            results = await run.run_phase(model, plan, judged=True, evaluation=True)
+        scores = evaluate_by_judge([results[s.key] for s in plan])
+        payload[name] = scores["vr_held_out"]
+        judges[name] = scores["judges"]
+    run.record("final/red-eval", payload | {"judges": judges})

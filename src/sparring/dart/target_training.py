@@ -1,11 +1,12 @@
 """Stage 5 of a DART round, target active learning: pick the prompts to train on
 (uncertainty for DART, every successful attack for MART), find a safe answer for each (the
 target's own, else context-distilled), and fine-tune the target on them mixed with a
-replay of its own benign answers."""
+replay of its own benign answers (benign prompts and borderline look-alikes)."""
 
 from __future__ import annotations
 
 import math
+import random
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -17,12 +18,15 @@ from sparring.dart.active import (
     select_uncertain,
 )
 from sparring.dart.candidate import Answer, Candidate, judged_answers
+from sparring.dart.config import DartConfig
 from sparring.dart.context import DartRun
-from sparring.dart.evaluation import helpfulness
 from sparring.dart.plans import distill_plan, replay_plan
 from sparring.judges.rules import read_response
-from sparring.train import SFTExample
-from sparring.types import Message
+from sparring.train import LoRAConfig, SFTExample
+from sparring.types import Message, content_hash
+
+Replay = tuple[str, SFTExample]
+"""A replay example with the id of the behavior it answers."""
 
 
 def select(run: DartRun, candidates: Sequence[Candidate]) -> list[Candidate]:
@@ -48,23 +52,50 @@ async def train_target(run: DartRun, r: int, candidates: Sequence[Candidate]) ->
         for c in selected
         if c.key in answers
     ]
-    replay = await replay_examples(run)
-    replay = replay[: math.floor(run.config.replay_ratio * len(examples))]
+    drawn = round_replay(await replay_examples(run), len(examples), run.config, r)
+    replay = [example for _, example in drawn]
+    borderline = {b.id for b in run.data.borderline}
     payload: dict[str, Any] = {
         "selected": [c.key for c in selected],
         "with_safe_answer": len(examples),
         "distilled": distilled,
         "replay": len(replay),
+        "replay_borderline": sum(bid in borderline for bid, _ in drawn),
     }
     run.say(
         f"  active learning picked {len(selected)} prompts; {len(examples)} have a safe "
-        f"answer ({distilled} by context distillation); {len(replay)} replay examples"
+        f"answer ({distilled} by context distillation); {len(replay)} replay examples "
+        f"({payload['replay_borderline']} borderline)"
     )
     # Replay alone does not train: without a safe answer to learn, the adapter stays.
     payload |= run.train(
-        run.target, examples + replay if examples else [], run.config.target_lora, r
+        run.target, examples + replay if examples else [], round_lora(run.config, r), r
     )
     run.record(f"r{r}/target-train", payload)
+
+
+def replay_count(config: DartConfig, safety_examples: int, available: int) -> int:
+    """Replay examples in a round with ``safety_examples`` to learn: ``replay_ratio`` per
+    safety example, but at least ``min_replay``, and no more than ``available``."""
+    wanted = max(config.min_replay, math.floor(config.replay_ratio * safety_examples))
+    return min(available, wanted)
+
+
+def round_replay(
+    replay: Sequence[Replay], safety_examples: int, config: DartConfig, r: int
+) -> list[Replay]:
+    """The replay examples of round ``r``: ``replay_count`` of them, drawn afresh each round
+    (seeded by the run's seed and ``r``), so that a small round's replay mixes benign
+    prompts and look-alikes (they come last in ``replay``) and later rounds replay others."""
+    rng = random.Random(int(content_hash([config.seed, "replay", r])[:8], 16))
+    return rng.sample(list(replay), replay_count(config, safety_examples, len(replay)))
+
+
+def round_lora(config: DartConfig, r: int) -> LoRAConfig:
+    """The target's LoRA settings in round ``r``: its learning rate decays by
+    ``target_lr_decay`` per round after the first."""
+    lr = config.target_lora.learning_rate * config.target_lr_decay ** (r - 1)
+    return config.target_lora.model_copy(update={"learning_rate": lr})
 
 
 def best(run: DartRun, answers: Sequence[Answer]) -> str | None:
@@ -73,7 +104,6 @@ def best(run: DartRun, answers: Sequence[Answer]) -> str | None:
         answers,
         run.config.safe_threshold,
         run.config.helpful_threshold,
-        helpfulness,
         refusals_only=run.config.safe_answers == "refusal",
     )
 
@@ -106,9 +136,10 @@ async def safe_answers(
     return answers, distilled
 
 
-async def replay_examples(run: DartRun) -> list[SFTExample]:
-    """The base target's own answers to benign prompts (self-distillation), generated
-    once per run; refusals are left out so replay teaches answering, not refusing."""
+async def replay_examples(run: DartRun) -> list[Replay]:
+    """The base target's own answers to the replay prompts (benign and borderline;
+    self-distillation) with their behavior ids, generated once per run; refusals are left
+    out so replay teaches answering, not refusing."""
     plan = replay_plan(run.config, run.data.replay)
     async with run.chat(run.base_target()) as model:
         results = await run.run_phase(model, plan, judged=False)
@@ -116,5 +147,5 @@ async def replay_examples(run: DartRun) -> list[SFTExample]:
     for spec in plan:
         text = results[spec.key].completions[0].text
         if results[spec.key].error is None and not read_response(text).refused:
-            examples.append(SFTExample(messages=spec.messages, response=text))
+            examples.append((spec.behavior_id, SFTExample(messages=spec.messages, response=text)))
     return examples

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 # Importing the format modules registers their loaders.
-from sparring.data import generic, public_sets  # noqa: F401
+from sparring.data import bipia, generic, public_sets  # noqa: F401
 from sparring.data.generic import guess_mapping
 from sparring.data.locations import DATA_DIR_ENV, data_dir, is_remote, localize
 from sparring.data.readers import (

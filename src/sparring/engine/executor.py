@@ -127,6 +127,7 @@ class TargetExecutor:
             JudgeInput(
                 behavior=self.behaviors[results[i].spec.behavior_id],
                 transcript=tuple(results[i].transcript),
+                meta=results[i].spec.meta,
             )
             for i in scored
         ]

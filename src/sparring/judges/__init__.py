@@ -6,6 +6,9 @@
 - ``llamaguard:`` / ``harmbench:`` / ``strongreject:MODEL`` (``LLMJudge``): rubric judges on
   any chat model.
 - ``escalate:``, ``majority:``, ``unanimous:``, ``any:`` combine judges.
+- ``exact`` (``ExactCheckJudge``): the exact checks of injection, extraction and
+  energy-latency attacks, read from each attempt's meta; ``exact:SPEC`` (``RoutedJudge``)
+  sends attempts without a check to another judge.
 
 ``resolve_judge(spec)`` builds any of these from a spec string; each form is registered
 with ``@judge_form`` in its judge's module and listed by ``JUDGE_FORMS``. ``evaluate_judge``
@@ -24,6 +27,7 @@ from sparring.judges.calibration import (
 )
 from sparring.judges.embedded import EmbeddedJudge
 from sparring.judges.ensemble import EscalationJudge, VoteJudge
+from sparring.judges.exact import EXACT_JUDGE_ID, ExactCheckJudge, RoutedJudge
 from sparring.judges.head import EMBEDDED_JUDGE_ID
 from sparring.judges.labelled import LABELLED_FORMATS, LabelledItem, labelled_format, load_labelled
 from sparring.judges.llm import LLMJudge
@@ -36,12 +40,14 @@ from sparring.judges.training import TrainingRecord, train_embedded_judge
 __all__ = [
     "DEFAULT_JUDGE",
     "EMBEDDED_JUDGE_ID",
+    "EXACT_JUDGE_ID",
     "JUDGE_FORMS",
     "LABELLED_FORMATS",
     "RULES_JUDGE_ID",
     "BinaryScores",
     "EmbeddedJudge",
     "EscalationJudge",
+    "ExactCheckJudge",
     "GuardRubric",
     "HarmBenchRubric",
     "Judge",
@@ -53,6 +59,7 @@ __all__ = [
     "LLMJudge",
     "LabelledItem",
     "RefusalRulesJudge",
+    "RoutedJudge",
     "Rubric",
     "StrongRejectRubric",
     "TrainingRecord",

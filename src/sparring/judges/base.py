@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import Field
 
@@ -23,6 +24,11 @@ class JudgeInput(Frozen):
 
     behavior: Behavior
     transcript: tuple[Message, ...] = Field(min_length=1)
+    meta: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The attempt's attack details (AttemptSpec.meta); an exact check reads "
+        "what success looks like from meta['check'].",
+    )
 
     @property
     def response(self) -> str:

@@ -2,16 +2,20 @@
 
 Grammar::
 
-    spec     := single | combined
+    spec     := single | combined | exact
     single   := "rules" | "embedded" | "embedded@" HEAD_PATH | RUBRIC ":" MODEL_SPEC
     RUBRIC   := "llamaguard" | "guard" | "harmbench" | "strongreject"
     combined := "escalate:" single "," single
               | ("majority" | "unanimous" | "any") ":" single ("," single)+
+    exact    := "exact" | "exact:" spec
 
 ``MODEL_SPEC`` is a model spec as ``sparring.models.resolve_model`` reads it
 (``builtin/qwen2.5-coder-0.5b``, ``openai-compatible/NAME`` with ``base_url`` in the options,
 ``ollama/llama3:8b`` ...); everything after the rubric's colon up to the next comma is the
-model spec. ``embedded`` is the default judge. Examples::
+model spec. ``embedded`` is the default judge. ``exact`` scores attempts by the exact check
+their attack wrote into their meta (``sparring.judges.exact``); ``exact:SPEC`` sends the
+attempts without one to ``SPEC``, and a scan whose attacks carry checks uses these forms by
+itself. Examples::
 
     rules
     embedded
@@ -26,7 +30,7 @@ plugin adds forms of its own.
 from __future__ import annotations
 
 # Importing the modules of the built-in judges registers their forms.
-from sparring.judges import embedded, ensemble, llm, rules  # noqa: F401
+from sparring.judges import embedded, ensemble, exact, llm, rules  # noqa: F401
 from sparring.judges.base import Judge
 from sparring.judges.registry import JUDGE_FORMS, JudgeBuild, JudgeOptions, valid_forms
 

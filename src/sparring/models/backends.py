@@ -74,6 +74,9 @@ _BUILTIN_MODULES = (
     "sparring.models.llamacpp",
     "sparring.models.hf",
     "sparring.models.openai_http",
+    # ``defended/GUARDS/SPEC``: guards around any model. It lives with the guards, above
+    # the judges they classify with, and registers here by name as a plugin does.
+    "sparring.defenses.provider",
 )
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "TemplateFailure",
     "build_builtin_model",
     "build_gguf_model",
+    "llama_library",
 ]
 
 _LLAMA_LOG = logging.getLogger(f"{__name__}.native")
@@ -75,6 +76,14 @@ def _init_llama() -> None:
     llama_cpp.llama_log_set(_native_log_callback, ctypes.c_void_p(0))
     llama_cpp.llama_backend_init()
     llama = llama_cpp
+
+
+def llama_library() -> Any:
+    """The llama_cpp module, set up once for the process (its native log quieted), for
+    other in-process uses of llama.cpp such as scoring text; MissingPackageError without
+    it."""
+    _init_llama()
+    return llama
 
 
 class LlamaCppModel(ChatModel):

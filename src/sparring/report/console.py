@@ -9,6 +9,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from sparring.metrics import Metric, ScanSummary, ScopedRate
+from sparring.report.exact_checks import ExactSummary
+from sparring.report.exact_tables import render_exact
 from sparring.report.formatting import (
     agreement_text,
     concurrency_text,
@@ -25,11 +27,13 @@ def render_console(
     *,
     fail_above: float | None = None,
     judge_agreement: Mapping[str, object] | None = None,
+    exact: ExactSummary | None = None,
 ) -> GateResult | None:
     """Print the scan's rates; return the ``--fail-above`` verdict when a threshold is given.
 
     ``judge_agreement`` is the primary judge's measured agreement with reference labels
-    (see ``agreement_text``); None prints "not measured".
+    (see ``agreement_text``); None prints "not measured". ``exact`` adds the exact-check
+    tables (success by slice, utility, cost) of a scan whose attacks carry checks.
     """
     out = console or Console()
     run = summary.run
@@ -101,6 +105,9 @@ def render_console(
                 f"{a.n} trials both scored{where}",
                 markup=False,
             )
+
+    if exact is not None:
+        render_exact(exact, out)
 
     if fail_above is None:
         return None

@@ -25,6 +25,8 @@ from markupsafe import Markup
 
 from sparring.metrics import Metric, Outcome, ScanData, ScanSummary, ScopedRate, Trial
 from sparring.report import charts
+from sparring.report.exact_checks import ExactSummary
+from sparring.report.exact_tables import exact_html
 from sparring.report.files import write_private
 from sparring.report.formatting import agreement_text, interval, pct
 from sparring.report.gate import GateResult, gate
@@ -85,8 +87,9 @@ def render_html(
     max_examples: int = 3,
     max_chars: int = 2000,
     max_disagreements: int = 100,
+    exact: ExactSummary | None = None,
 ) -> str:
-    """The whole report as one HTML document.
+    """The whole report as one HTML document; ``exact`` adds the exact-check tables.
 
     ``max_examples`` caps example attempts per heat-map cell, ``max_disagreements`` the
     attempts listed per pair of judges that label them differently, and ``max_chars`` the
@@ -140,6 +143,7 @@ def render_html(
             if len(summary.by(Metric.OVER_REFUSAL, "technique")) > 1
             else None
         ),
+        exact=Markup(exact_html(exact)) if exact is not None else None,
         excluded=_excluded_rows(summary),
         agreement=summary.agreement,
         disagreements=_disagreement_groups(data, summary, shown, max_disagreements),
@@ -162,6 +166,7 @@ def write_html(
     judge_agreement: Mapping[str, object] | None = None,
     fail_above: float | None = None,
     max_examples: int = 3,
+    exact: ExactSummary | None = None,
 ) -> Path:
     """Write the report (see ``render_html``) to ``path`` as UTF-8 and return the path."""
     text = render_html(
@@ -171,6 +176,7 @@ def write_html(
         judge_agreement=judge_agreement,
         fail_above=fail_above,
         max_examples=max_examples,
+        exact=exact,
     )
     return write_private(Path(path), text)
 

@@ -32,6 +32,7 @@ from sparring.metrics import (
     ScopedRate,
     Trial,
 )
+from sparring.report.exact_checks import ExactSummary, exact_to_json
 from sparring.report.files import write_private
 from sparring.report.gate import gate
 from sparring.stats import Rate
@@ -47,8 +48,10 @@ def to_json(
     *,
     judge_agreement: Mapping[str, object] | None = None,
     fail_above: float | None = None,
+    exact: ExactSummary | None = None,
 ) -> dict[str, Any]:
-    """The report as a JSON-ready dict (see the module docstring for tracing a rate)."""
+    """The report as a JSON-ready dict (see the module docstring for tracing a rate);
+    ``exact`` adds the ``exact_checks`` section (``exact_checks.exact_to_json``)."""
     run = summary.run
     doc: dict[str, Any] = {
         "schema": SCHEMA,
@@ -112,6 +115,8 @@ def to_json(
             for t in summary.trials
         ],
     }
+    if exact is not None:
+        doc["exact_checks"] = exact_to_json(exact)
     if fail_above is not None:
         verdict = gate(summary, fail_above)
         doc["gate"] = {"fail_above": fail_above, "passed": verdict.passed, "line": verdict.line}
@@ -124,9 +129,10 @@ def write_json(
     *,
     judge_agreement: Mapping[str, object] | None = None,
     fail_above: float | None = None,
+    exact: ExactSummary | None = None,
 ) -> Path:
     """Write the report (see ``to_json``) to ``path`` as indented UTF-8 and return the path."""
-    doc = to_json(summary, judge_agreement=judge_agreement, fail_above=fail_above)
+    doc = to_json(summary, judge_agreement=judge_agreement, fail_above=fail_above, exact=exact)
     text = json.dumps(doc, indent=2, ensure_ascii=False, default=str)
     return write_private(Path(path), text + "\n")
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from sparring.attacks import AttackChoice
+from sparring.attacks import ATTACKS, FAMILIES, AttackChoice
 from sparring.config_files import merge_fields, read_yaml, validate_config
+from sparring.data.suites import suite_attacks
 from sparring.errors import ConfigError
 from sparring.judges.registry import DEFAULT_BAND, JudgeOptions
 from sparring.models.options import ModelOptions
@@ -101,6 +103,16 @@ class ScanConfig(Frozen):
 
     @model_validator(mode="before")
     @classmethod
+    def _suite_chooses_default_attacks(cls, values: Any) -> Any:
+        # A suite of applications (injection) has attacks of its own; they are written into
+        # the config, so a resume runs them even if the suite's defaults change later.
+        if not isinstance(values, Mapping) or values.get("attacks") is not None:
+            return values
+        defaults = suite_attacks(values.get("suite"))
+        return values if defaults is None else {**values, "attacks": list(defaults)}
+
+    @model_validator(mode="before")
+    @classmethod
     def _concurrency_reaches_the_target(cls, values: Any) -> Any:
         # --concurrency is the number of requests in flight: a backend's own limit (16 by
         # default) would otherwise cap it silently. A limit the user set is kept, and the
@@ -167,10 +179,40 @@ def concurrency_line(config: ScanConfig) -> str:
 
 
 def _attack_entries(value: Any) -> Any:
-    """A comma string of attack names as a list of names; anything else as it is."""
+    """A comma string of attack names as a list of names, family patterns expanded (see
+    ``expand_pattern``); a list has its patterns expanded; anything else as it is."""
     if isinstance(value, str):
-        return [a.strip() for a in value.split(",") if a.strip()]
-    return value
+        value = [a.strip() for a in value.split(",") if a.strip()]
+    if not isinstance(value, (list, tuple)):
+        return value
+    entries: list[Any] = []
+    for entry in value:
+        for item in expand_pattern(entry):
+            if not isinstance(item, str) or item not in entries:
+                entries.append(item)
+    return entries
+
+
+def expand_pattern(entry: Any) -> list[Any]:
+    """The attacks an attacks entry names: a family (``injection.direct``) or a pattern of
+    families or names (``injection.*``, ``indirect-*``) gives every registered attack that
+    matches and runs without options, by name; anything else stays as it is. ConfigError
+    for a pattern that matches none."""
+    if not isinstance(entry, str) or entry in ATTACKS:
+        return [entry]
+    if entry not in FAMILIES and not any(mark in entry for mark in "*?["):
+        return [entry]
+    found = [
+        name
+        for name, cls in ATTACKS.items()
+        if (fnmatchcase(cls.family, entry) or fnmatchcase(name, entry))
+        and not any(f.is_required() for f in cls.Options.model_fields.values())
+    ]
+    if not found:
+        raise ConfigError(
+            f"attacks: {entry!r} matches no attack or family; families: {', '.join(FAMILIES)}"
+        )
+    return found
 
 
 def _with_file(entry: Any, path: str) -> Any:
@@ -182,15 +224,19 @@ def _with_file(entry: Any, path: str) -> Any:
     return entry
 
 
-def with_attack_options(attacks: Any, flags: Sequence[str]) -> list[AttackChoice]:
+def with_attack_options(
+    attacks: Any, flags: Sequence[str], suite: str | None = None
+) -> list[AttackChoice]:
     """The scan's attacks with ``--attack-option NAME.OPTION=VALUE`` flags merged in.
 
     ``attacks`` is what the attacks field takes (a comma string, or a list of names and
-    mappings), or None for the default techniques. Raises one ConfigError line for a
-    malformed flag, an unknown attack or option, a bad value, or an attack the scan does
-    not run.
+    mappings), or None for the default techniques (``suite``'s own, when it has some).
+    Raises one ConfigError line for a malformed flag, an unknown attack or option, a bad
+    value, or an attack the scan does not run.
     """
-    entries = _attack_entries(DEFAULT_ATTACKS if attacks is None else attacks)
+    if attacks is None:
+        attacks = suite_attacks(suite) or DEFAULT_ATTACKS
+    entries = _attack_entries(attacks)
     choices = [validate_config(_Entry, {"attack": entry}, "attacks").attack for entry in entries]
     options = option_flags(list(flags), "--attack-option")
     listed = {choice.name for choice in choices}

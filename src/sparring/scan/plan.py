@@ -103,6 +103,23 @@ def scan_attacks(config: ScanConfig) -> dict[str, Attack[Any]]:
     return attacks
 
 
+def judge_spec(
+    config: ScanConfig, attacks: Mapping[str, Attack[Any]], behaviors: Sequence[Behavior]
+) -> str:
+    """The judge spec the scan runs: ``config.judge``, unless some of its attacks carry
+    exact checks (``Attack.checked``): then ``exact`` when all do, else ``exact:JUDGE``,
+    so each attempt is scored by its check, or by the scan's judge when it has none.
+    A spec that already starts with ``exact`` is kept."""
+    used = {choice.name for choice in config.attacks}
+    if any(b.benign for b in behaviors):
+        used.add(BENIGN_ATTACK)
+    checked = {name for name in used if attacks[name].checked}
+    spec = config.judge.strip()
+    if not checked or spec == "exact" or spec.startswith("exact:"):
+        return config.judge
+    return "exact" if checked == used else f"exact:{spec}"
+
+
 def _pairs(
     config: ScanConfig, behaviors: Sequence[Behavior], attacks: Mapping[str, Attack[Any]]
 ) -> Iterator[tuple[Behavior, Attack[Any]]]:
@@ -157,7 +174,12 @@ async def build_plan(
     whose request has none yet plans nothing for that behavior (its prompt is planned once
     the answer is stored), and one whose request failed raises HelperError.
     """
-    ctx = AttackContext(seed=config.seed, helper_id=helper_id, answers=answers or {})
+    ctx = AttackContext(
+        seed=config.seed,
+        helper_id=helper_id,
+        answers=answers or {},
+        system_prompt=config.system_prompt,
+    )
     plan: list[AttemptSpec] = []
     for behavior, attack in _pairs(config, behaviors, attacks):
         for prompt in await attack.realize(behavior, ctx):

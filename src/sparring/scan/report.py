@@ -12,6 +12,7 @@ from sparring.attacks import ATTACKS
 from sparring.judges import judge_card
 from sparring.metrics import ScanData, ScanSummary, summarize
 from sparring.report import GateResult, render_console, write_html, write_json, write_junit
+from sparring.report.exact_checks import exact_summary
 from sparring.store import Store
 
 
@@ -67,6 +68,7 @@ def write_reports(
     ``judge`` picks whose stored verdicts the rates count (see ``load_scan``)."""
     data, summary = load_scan(store, run_id, judge)
     agreement = agreement_of(summary)
+    exact = exact_summary(data, summary)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = ReportFiles(
         html=write_html(
@@ -76,11 +78,18 @@ def write_reports(
             redact=redact,
             judge_agreement=agreement,
             fail_above=fail_above,
+            exact=exact,
         ),
         json=write_json(
-            out_dir / "report.json", summary, judge_agreement=agreement, fail_above=fail_above
+            out_dir / "report.json",
+            summary,
+            judge_agreement=agreement,
+            fail_above=fail_above,
+            exact=exact,
         ),
         junit=write_junit(out_dir / "junit.xml", summary, fail_above=fail_above),
     )
-    verdict = render_console(summary, console, fail_above=fail_above, judge_agreement=agreement)
+    verdict = render_console(
+        summary, console, fail_above=fail_above, judge_agreement=agreement, exact=exact
+    )
     return files, verdict

@@ -11,7 +11,13 @@ from sparring.engine import Budget, Engine, RunOutcome, model_executor, target_e
 from sparring.judges import resolve_judge
 from sparring.models import resolve_model
 from sparring.scan.config import ScanConfig, concurrency_line, judge_settings
-from sparring.scan.plan import build_plan, helper_attempts, load_scan_behaviors, scan_attacks
+from sparring.scan.plan import (
+    build_plan,
+    helper_attempts,
+    judge_spec,
+    load_scan_behaviors,
+    scan_attacks,
+)
 from sparring.store import Store
 from sparring.types import AttemptSpec, Behavior, Completion, is_helper_attack
 
@@ -51,15 +57,15 @@ async def run_scan(
     """
     if behaviors is None:
         behaviors = load_scan_behaviors(config, say)
+    attacks = scan_attacks(config)
     target = resolve_model(config.target, config.target_options)
     helper = resolve_model(config.helper, config.helper_options) if config.helper else None
-    judge = resolve_judge(config.judge, judge_settings(config))
+    judge = resolve_judge(judge_spec(config, attacks, behaviors), judge_settings(config))
     try:
         for model in (target, helper):
             if model is not None:
                 await model.check()
         await judge.check()
-        attacks = scan_attacks(config)
         helper_id = helper.id if helper is not None else None
         # Planned once before the run exists, so bad input (a missing templates file) leaves
         # nothing in the store; prompts that wait for helper answers are planned later.

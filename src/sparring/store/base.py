@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from sparring.store.browse import AttemptFilter, AttemptPage, Facets
+from sparring.store.labels import HumanLabel
 from sparring.store.records import RunRecord, RunStatus
 from sparring.types import AttemptResult, Behavior, Completion, GenerationParams, Message, Verdict
 
@@ -82,6 +84,44 @@ class Store(Protocol):
 
     def steps(self, run_id: str, prefix: str = "") -> dict[str, dict[str, Any]]:
         """A run's recorded steps whose names start with ``prefix``."""
+
+    # human labels and browsing (the viewer)
+
+    def add_label(
+        self, run_id: str, attempt_key: str, label: str, note: str, who: str
+    ) -> HumanLabel:
+        """Record a person's label (unsafe, safe, refusal) on a successful attempt; verdicts
+        are never changed."""
+
+    def labels(self, run_id: str | None = None) -> list[HumanLabel]:
+        """Every label of the run (of all runs when None), oldest first."""
+
+    def attempt(self, run_id: str, attempt_key: str) -> AttemptResult:
+        """One stored attempt whole (StoreError when absent)."""
+
+    def attempt_page(
+        self, run_id: str, judge: str | None, flt: AttemptFilter, offset: int, limit: int
+    ) -> AttemptPage:
+        """A page of the run's attempts matching ``flt``, outcomes under ``judge``."""
+
+    def outcome_counts(self, run_id: str, judge: str | None) -> dict[tuple[bool, str], int]:
+        """(benign, outcome) → attempts, under ``judge``'s labels; helper calls left out."""
+
+    def review_queue(self, run_id: str | None, offset: int, limit: int) -> list[tuple[str, str]]:
+        """(run id, attempt key) of unlabelled attempts: judges disagree first, then the
+        least certain."""
+
+    def facets(self, run_id: str) -> Facets:
+        """The run's techniques, categories and judges."""
+
+    def neighbours(self, run_id: str, attempt_key: str) -> tuple[str | None, str | None]:
+        """Keys of the attempts stored just before and after this one."""
+
+    def run_signature(self, run_id: str) -> tuple[int, ...]:
+        """Counts that change whenever the run's attempts, verdicts or labels do."""
+
+    def signature(self) -> str:
+        """A short text that changes whenever anything in the store does."""
 
     # completion cache
 

@@ -18,7 +18,7 @@ from sparring.types import (
     Verdict,
 )
 
-CompletionRow = tuple[str, str, int, str, str, str, int, int, float, str | None]
+CompletionRow = tuple[str, str, int, str, str, str, int, int, float, str | None, str | None]
 VerdictRow = tuple[str, str, str, str, float | None, str | None, str]
 
 
@@ -67,6 +67,7 @@ def completion_rows(run_id: str, key: str, result: AttemptResult) -> list[Comple
                 completion.completion_tokens,
                 completion.latency_s,
                 completion.error,
+                dumps(completion.meta) if completion.meta else None,
             )
         )
     return rows
@@ -84,8 +85,8 @@ def verdict_rows(
 
 def completion_from_row(row: Sequence[Any]) -> Completion:
     """Inverse of completion_rows for the columns (text, finish_reason, prompt_tokens,
-    completion_tokens, latency_s, error)."""
-    text, finish_reason, prompt_tokens, completion_tokens, latency_s, error = row
+    completion_tokens, latency_s, error, meta)."""
+    text, finish_reason, prompt_tokens, completion_tokens, latency_s, error, meta = row
     return Completion(
         text=text,
         finish_reason=finish_reason,
@@ -93,6 +94,7 @@ def completion_from_row(row: Sequence[Any]) -> Completion:
         completion_tokens=completion_tokens,
         latency_s=latency_s,
         error=error,
+        meta=json.loads(meta) if meta else {},
     )
 
 

@@ -8,6 +8,7 @@ knows) is refused rather than misread.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
@@ -101,6 +102,30 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 3: which process runs a run (host, pid, process start), so that a run left "running"
     # by a killed process can be told from one that is still going.
     ("ALTER TABLE runs ADD COLUMN owner TEXT",),
+    # 4: human labels from review (`sparring view`): a person's unsafe/safe/refusal call on
+    # an attempt, with a note, who and when. A label never changes a verdict; relabelling
+    # adds a row, and the latest row per attempt counts. The indexes let the viewer walk a
+    # run in stored order and answer "which label did this judge give first" from the index
+    # alone, so its pages stay fast on runs of 100,000 attempts.
+    (
+        """CREATE TABLE labels (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            attempt_key TEXT NOT NULL,
+            label TEXT NOT NULL CHECK (label IN ('unsafe', 'safe', 'refusal')),
+            note TEXT NOT NULL,
+            who TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            FOREIGN KEY (run_id, attempt_key) REFERENCES attempts (run_id, key)
+        )""",
+        "CREATE INDEX labels_by_attempt ON labels (run_id, attempt_key, id)",
+        "CREATE INDEX attempts_in_order ON attempts (run_id, seq)",
+        "CREATE INDEX verdicts_by_judge ON verdicts "
+        "(run_id, attempt_key, judge_id, id, label, p_unsafe)",
+    ),
+    # 5: what produced a completion beyond the model's text (Completion.meta, JSON; NULL
+    # when empty), e.g. a guard's block and the model calls it made.
+    ("ALTER TABLE completions ADD COLUMN meta TEXT",),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -161,8 +186,12 @@ def connect(path: Path) -> sqlite3.Connection:
         raise StoreError(f"run store {path} is a folder; pass a file such as {path}/runs.sqlite")
     try:
         # The store holds every prompt and reply, harmful ones included: owner-only. SQLite
-        # gives its -wal and -shm files the mode of the database file.
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        # gives its -wal and -shm files the mode of the database file. Only a new file is
+        # opened here: closing any descriptor of a file drops the POSIX locks this process
+        # holds on it, so an existing store already open in SQLite here would lose its
+        # locks, and another process could checkpoint and delete the WAL under it.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         conn = sqlite3.connect(path, isolation_level=None)
     except (OSError, sqlite3.Error) as err:
         reason = err.strerror if isinstance(err, OSError) else str(err)

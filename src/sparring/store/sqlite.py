@@ -22,7 +22,9 @@ from types import TracebackType
 from typing import Any
 
 from sparring.errors import StoreError
-from sparring.store import rows
+from sparring.store import browse, labels, rows
+from sparring.store.browse import AttemptFilter, AttemptPage, Facets
+from sparring.store.labels import HumanLabel
 from sparring.store.records import (
     RUN_STATUSES,
     RunRecord,
@@ -308,7 +310,7 @@ class RunStore:
                     completion_rows.extend(rows.completion_rows(run_id, key, result))
                     verdict_rows.extend(rows.verdict_rows(run_id, key, result.verdicts, created_at))
             self._conn.executemany(
-                "INSERT INTO completions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", completion_rows
+                "INSERT INTO completions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", completion_rows
             )
             self._insert_verdicts(verdict_rows)
 
@@ -378,7 +380,8 @@ class RunStore:
         completions = rows.GroupedRows(
             self._conn.execute(
                 "SELECT attempt_key, text, finish_reason, prompt_tokens, completion_tokens, "
-                "latency_s, error FROM completions WHERE run_id = ? ORDER BY attempt_key, turn",
+                "latency_s, error, meta FROM completions WHERE run_id = ? "
+                "ORDER BY attempt_key, turn",
                 (run_id,),
             )
         )
@@ -398,6 +401,60 @@ class RunStore:
                 completions=tuple(rows.completion_from_row(r) for r in completions.take(key)),
                 verdicts=tuple(rows.verdict_from_row(r) for r in verdicts.take(key)),
             )
+
+    # -- human labels and browsing (the viewer) -------------------------------------------
+
+    def add_label(
+        self, run_id: str, attempt_key: str, label: str, note: str, who: str
+    ) -> HumanLabel:
+        """Record a person's label (unsafe, safe or refusal) on a successful attempt; the
+        attempt's verdicts are left as they are. StoreError for an unknown or failed
+        attempt, or a label other than those three."""
+        self.get_run(run_id)
+        return labels.add_label(self._conn, run_id, attempt_key, label, note, who)
+
+    def labels(self, run_id: str | None = None) -> list[HumanLabel]:
+        """Every label of the run (of all runs when None), oldest first; relabelling adds a
+        label, so ``sparring.store.labels.latest`` picks the ones that count."""
+        return labels.list_labels(self._conn, run_id)
+
+    def attempt(self, run_id: str, attempt_key: str) -> AttemptResult:
+        """One stored attempt whole; StoreError when the run has no such attempt."""
+        found = browse.get_attempt(self._conn, run_id, attempt_key)
+        if found is None:
+            self.get_run(run_id)
+            raise StoreError(f"no attempt {attempt_key} in run {run_id} in {self.path}")
+        return found
+
+    def attempt_page(
+        self, run_id: str, judge: str | None, flt: AttemptFilter, offset: int, limit: int
+    ) -> AttemptPage:
+        """A page of the run's attempts matching ``flt`` (see ``sparring.store.browse``)."""
+        return browse.attempt_page(self._conn, run_id, judge, flt, offset, limit)
+
+    def outcome_counts(self, run_id: str, judge: str | None) -> dict[tuple[bool, str], int]:
+        """(benign, outcome) → attempts, under ``judge``'s labels; helper calls left out."""
+        return browse.outcome_counts(self._conn, run_id, judge)
+
+    def review_queue(self, run_id: str | None, offset: int, limit: int) -> list[tuple[str, str]]:
+        """(run id, attempt key) of unlabelled attempts, most in need of a person first."""
+        return browse.review_queue(self._conn, run_id, offset, limit)
+
+    def facets(self, run_id: str) -> Facets:
+        """The run's techniques, categories and judges, for filters."""
+        return browse.facets(self._conn, run_id)
+
+    def neighbours(self, run_id: str, attempt_key: str) -> tuple[str | None, str | None]:
+        """Keys of the attempts stored just before and after this one in its run."""
+        return browse.neighbours(self._conn, run_id, attempt_key)
+
+    def run_signature(self, run_id: str) -> tuple[int, ...]:
+        """Counts that change whenever the run's attempts, verdicts or labels do."""
+        return browse.run_signature(self._conn, run_id)
+
+    def signature(self) -> str:
+        """A short text that changes whenever anything in the store does."""
+        return browse.store_signature(self._conn)
 
     # -- completion cache ------------------------------------------------------------------
 

@@ -1,0 +1,190 @@
+"""Running a red-team campaign: models checked, the run created (or resumed), every episode
+run through ``Calls`` and stored as a step.
+
+Each finished episode (one method on one behavior) is stored as the step
+``episode/METHOD/BEHAVIOR`` with its outcome, and the adaptive campaign's arms as
+``adaptive/arms``; the report reads those steps. A resumed run skips the episodes it has
+stored and replays the others from their stored calls, so it asks no model anything it
+asked before.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sparring.engine import Budget, Engine, model_executor, target_executor
+from sparring.errors import ConfigError, StageStopped
+from sparring.judges import Judge, resolve_judge
+from sparring.models import ChatModel, resolve_model
+from sparring.redteam.adaptive import adaptive
+from sparring.redteam.calls import Calls
+from sparring.redteam.config import ADAPTIVE, RedteamConfig
+from sparring.redteam.episode import Episode
+from sparring.redteam.registry import METHODS
+from sparring.redteam.static import run_static
+from sparring.scan import load_scan_behaviors
+from sparring.store import Store
+from sparring.types import Behavior
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RedteamResult:
+    """How a call of ``run_redteam`` ended."""
+
+    run_id: str
+    status: str
+    """``finished``, or why it stopped early (``budget``, ``interrupted``): resumable."""
+
+
+def episode_step(method: str, behavior_id: str) -> str:
+    """The name of the step that stores one episode's outcome."""
+    return f"episode/{method}/{behavior_id}"
+
+
+ARMS_STEP = "adaptive/arms"
+"""The step that stores what the adaptive campaign learned about each arm."""
+
+
+def load_behaviors(config: RedteamConfig, say: Say | None = None) -> list[Behavior]:
+    """The harmful behaviors a run attacks: the scan's selection for the same flags."""
+    chosen = [b for b in load_scan_behaviors(config.behavior_source(), say) if not b.benign]
+    if not chosen:
+        raise ConfigError("the red-team run has no harmful behaviors: check --suite / --behaviors")
+    return chosen
+
+
+async def run_redteam(
+    config: RedteamConfig,
+    store: Store,
+    *,
+    resume: str | None = None,
+    behaviors: Sequence[Behavior] | None = None,
+    say: Say | None = None,
+) -> RedteamResult:
+    """Run (or resume) a campaign into ``store``; the report is rendered from the store.
+
+    Every model passes its pre-flight check before the run is created. ``behaviors`` are
+    ``load_behaviors(config)`` when the caller has them already; a resume uses the run's
+    stored ones and runs the calls that failed before again. Raises RunFailedError when the
+    first calls all fail at a model.
+    """
+    say = say or (lambda line: None)
+    target = resolve_model(config.target, config.target_options)
+    shared = (config.attacker, config.attacker_options) == (config.target, config.target_options)
+    attacker = target if shared else resolve_model(config.attacker, config.attacker_options)
+    judge = resolve_judge(config.judge, config.judge_settings())
+    models = [target] if shared else [target, attacker]
+    try:
+        for model in models:
+            await model.check()
+        await judge.check()
+        if resume is None:
+            behaviors = list(behaviors or load_behaviors(config, say))
+            run_id = store.create_run(
+                "redteam",
+                config.model_dump(mode="json"),
+                config.seed,
+                {"target": config.target, "attacker": config.attacker, "judge": judge.id},
+            )
+            store.add_behaviors(run_id, behaviors)
+        else:
+            run_id = resume
+            store.mark_running(run_id)
+            store.forget_errors(run_id)  # so the calls that failed before run again
+            behaviors = store.behaviors(run_id)
+        status = await _campaign(config, store, run_id, behaviors, attacker, target, judge, say)
+    finally:
+        for model in models:
+            await model.aclose()
+        await judge.aclose()
+    return RedteamResult(run_id, status)
+
+
+async def _campaign(
+    config: RedteamConfig,
+    store: Store,
+    run_id: str,
+    behaviors: Sequence[Behavior],
+    attacker: ChatModel,
+    target: ChatModel,
+    judge: Judge,
+    say: Say,
+) -> str:
+    """Run every episode not yet stored; the run's status when it ends."""
+    done = store.steps(run_id)
+    if done:
+        say(f"resuming {run_id}: {len(done)} episodes or steps already stored")
+    engine = Engine(
+        store,
+        run_id,
+        concurrency=config.concurrency,
+        budget=Budget(max_requests=config.max_requests, time_limit_s=config.time_limit_s),
+        progress=False,
+    )
+    calls = Calls(
+        engine,
+        model_executor(attacker, store=store),
+        target_executor(target, [judge], {b.id: b for b in behaviors}, store=store),
+        {a.spec.key: a for a in store.iter_attempts(run_id)},
+    )
+    tally = _Tally(len(behaviors), say)
+
+    def episode(behavior: Behavior, method: str) -> Episode:
+        queries = config.budgets.queries
+        return Episode(calls, config, behavior, method, queries, config.budgets)
+
+    async def one(behavior: Behavior, method: str) -> None:
+        current = episode(behavior, method)
+        await (METHODS.get(method) if method in METHODS else run_static)(current)
+        store.record_step(run_id, episode_step(method, behavior.id), current.outcome())
+        tally.add(method, current.success_at is not None)
+
+    async def campaign() -> None:
+        episodes = [episode(b, ADAPTIVE) for b in behaviors]
+        arms = await adaptive(episodes)
+        for current in episodes:
+            store.record_step(
+                run_id, episode_step(ADAPTIVE, current.behavior.id), current.outcome()
+            )
+            tally.add(ADAPTIVE, current.success_at is not None)
+        store.record_step(run_id, ARMS_STEP, {name: arm.to_dict() for name, arm in arms.items()})
+
+    say(
+        f"red-teaming {len(behaviors)} behaviors with {', '.join(config.methods)}: up to "
+        f"{config.budgets.queries} target queries each; {config.concurrency} requests in flight"
+    )
+    work = []
+    for method in config.methods:
+        if method == ADAPTIVE:
+            if ARMS_STEP not in done:
+                work.append(campaign())
+            continue
+        work += [one(b, method) for b in behaviors if episode_step(method, b.id) not in done]
+    try:
+        await calls.run(work)
+    except StageStopped as stopped:
+        return str(stopped)
+    store.finish_run(run_id, "finished")
+    return "finished"
+
+
+class _Tally:
+    """Says one line per finished episode: counts only, never a prompt or a reply."""
+
+    def __init__(self, behaviors: int, say: Say) -> None:
+        self.behaviors = behaviors
+        self.say = say
+        self.done: Counter[str] = Counter()
+        self.broken: Counter[str] = Counter()
+
+    def add(self, method: str, success: bool) -> None:
+        self.done[method] += 1
+        self.broken[method] += success
+        self.say(
+            f"  {method}: {self.done[method]}/{self.behaviors} behaviors done, "
+            f"{self.broken[method]} broken"
+        )
