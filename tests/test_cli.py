@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.scan_builders import PRIMARY, attempt, behavior
 
+from scan_builders import PRIMARY, attempt, behavior
 from sparring.errors import EXIT_GATE, EXIT_INTERRUPTED, EXIT_MODEL, EXIT_USAGE
 from sparring.scan import ScanConfig
 from sparring.store import RunStore

@@ -221,4 +221,7 @@ def rejudge(
     """Re-score a stored run with another judge; verdicts are added beside the old ones."""
     with open_store(store_path) as store:
         n = api.rejudge(store, run_id, judge, api.model_options(base_url=base_url))
-    err.print(f"{n} attempts re-scored; render with: sparring report {run_id}")
+        render = (
+            "sparring dart report" if store.get_run(run_id).kind == "dart" else "sparring report"
+        )
+    err.print(f"{n} attempts re-scored; render with: {render} {run_id}")
