@@ -139,6 +139,7 @@ def test_the_embedded_compliance_probability_ranks_an_answer_above_a_refusal() -
     )
     helpful, refusal = judge.score([item(answer), item("I'm sorry, but I can't help with that.")])
     assert refusal.label == Label.REFUSAL
+    assert helpful.p_refusal is not None and refusal.p_refusal is not None
     h_answer, h_refusal = compliance(helpful), compliance(refusal)
     assert h_answer is not None and h_refusal is not None
     assert h_refusal < 0.4 < h_answer

@@ -57,7 +57,7 @@ def answered(n: int, followups: tuple[str, ...] = ()) -> AttemptResult:
     )
     verdicts = (
         Verdict(label=Label.REFUSAL, p_unsafe=0.1, judge_id="rules@1", rationale="declines"),
-        Verdict(label=Label.UNSAFE, p_unsafe=0.875, judge_id="harm@2"),
+        Verdict(label=Label.UNSAFE, p_unsafe=0.875, judge_id="harm@2", p_refusal=0.25),
     )
     return AttemptResult(spec=spec(n, followups), completions=completions, verdicts=verdicts)
 

@@ -111,6 +111,12 @@ class Verdict(Frozen):
     )
     judge_id: str = Field(description="Judge name and version, e.g. 'refusal-rules@1'.")
     rationale: str | None = None
+    p_refusal: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Judge's probability that the response declines; None when it has none.",
+    )
 
 
 HELPER_ATTACK_PREFIX = "helper:"

@@ -114,6 +114,7 @@ class EmbeddedJudge(Judge):
                 verdicts[i] = Verdict(
                     label=decide(float(p_unsafe[k]), float(p_refusal[k]), benign, self.head),
                     p_unsafe=round(float(p_unsafe[k]), 4),
+                    p_refusal=round(float(p_refusal[k]), 4),
                     judge_id=self.id,
                     rationale=(
                         f"p_unsafe={p_unsafe[k]:.2f} p_refusal={p_refusal[k]:.2f}"

@@ -204,7 +204,7 @@ def _verdicts(conn: sqlite3.Connection, run_id: str, keys: list[str]) -> dict[st
         return out
     marks = ", ".join("?" * len(keys))
     cursor = conn.execute(
-        "SELECT attempt_key, judge_id, label, p_unsafe, rationale FROM verdicts "
+        "SELECT attempt_key, judge_id, label, p_unsafe, rationale, p_refusal FROM verdicts "
         f"WHERE run_id = ? AND attempt_key IN ({marks}) ORDER BY id",
         (run_id, *keys),
     )

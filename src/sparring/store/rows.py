@@ -19,7 +19,7 @@ from sparring.types import (
 )
 
 CompletionRow = tuple[str, str, int, str, str, str, int, int, float, str | None, str | None]
-VerdictRow = tuple[str, str, str, str, float | None, str | None, str]
+VerdictRow = tuple[str, str, str, str, float | None, str | None, str, float | None]
 
 
 def dumps(value: Any) -> str:
@@ -78,7 +78,7 @@ def verdict_rows(
 ) -> list[VerdictRow]:
     """One row per verdict; ``str(label)`` so a malformed label reaches the CHECK constraint."""
     return [
-        (run_id, key, v.judge_id, str(v.label), v.p_unsafe, v.rationale, created_at)
+        (run_id, key, v.judge_id, str(v.label), v.p_unsafe, v.rationale, created_at, v.p_refusal)
         for v in verdicts
     ]
 
@@ -99,9 +99,16 @@ def completion_from_row(row: Sequence[Any]) -> Completion:
 
 
 def verdict_from_row(row: Sequence[Any]) -> Verdict:
-    """Inverse of verdict_rows for the columns (judge_id, label, p_unsafe, rationale)."""
-    judge_id, label, p_unsafe, rationale = row
-    return Verdict(label=Label(label), p_unsafe=p_unsafe, judge_id=judge_id, rationale=rationale)
+    """Inverse of verdict_rows for the columns (judge_id, label, p_unsafe, rationale,
+    p_refusal)."""
+    judge_id, label, p_unsafe, rationale, p_refusal = row
+    return Verdict(
+        label=Label(label),
+        p_unsafe=p_unsafe,
+        judge_id=judge_id,
+        rationale=rationale,
+        p_refusal=p_refusal,
+    )
 
 
 class GroupedRows:

@@ -126,6 +126,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 5: what produced a completion beyond the model's text (Completion.meta, JSON; NULL
     # when empty), e.g. a guard's block and the model calls it made.
     ("ALTER TABLE completions ADD COLUMN meta TEXT",),
+    # 6: a judge's probability that the reply declines (Verdict.p_refusal), where it has one.
+    (
+        "ALTER TABLE verdicts ADD COLUMN p_refusal REAL "
+        "CHECK (p_refusal IS NULL OR (p_refusal >= 0.0 AND p_refusal <= 1.0))",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

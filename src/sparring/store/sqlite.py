@@ -330,8 +330,8 @@ class RunStore:
     def _insert_verdicts(self, verdict_rows: list[rows.VerdictRow]) -> None:
         self._conn.executemany(
             "INSERT INTO verdicts "
-            "(run_id, attempt_key, judge_id, label, p_unsafe, rationale, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "(run_id, attempt_key, judge_id, label, p_unsafe, rationale, created_at, p_refusal) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             verdict_rows,
         )
 
@@ -387,7 +387,7 @@ class RunStore:
         )
         verdicts = rows.GroupedRows(
             self._conn.execute(
-                "SELECT attempt_key, judge_id, label, p_unsafe, rationale FROM verdicts "
+                "SELECT attempt_key, judge_id, label, p_unsafe, rationale, p_refusal FROM verdicts "
                 "WHERE run_id = ? ORDER BY attempt_key, id",
                 (run_id,),
             )
