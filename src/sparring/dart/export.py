@@ -28,7 +28,7 @@ from sparring.dart import report
 from sparring.dart.slots import base_gguf
 from sparring.errors import ConfigError, ModelNotFoundError
 from sparring.store import RunRecord, Store
-from sparring.train.gguf_merge import MergeReport, merge_adapter
+from sparring.train import MergeReport, merge_adapter
 
 __all__ = [
     "ADAPTER_FILE",

@@ -6,17 +6,20 @@
 - ``load_adapter`` / ``read_record``: a saved run back into a model, or its record.
 - ``export_gguf_adapter``: the adapter as a llama.cpp LoRA GGUF for the base model's GGUF.
   Generation then runs in llama.cpp with ``LlamaCppModel(..., lora=[(path, 1.0)])``.
+- ``merge_adapter``: such an adapter folded into a copy of the base GGUF, a model of its own.
 """
 
 from sparring.train.checkpoint import ModelInput, load_adapter, read_record
 from sparring.train.config import DEFAULT_TARGET_MODULES, LoRAConfig, StepInfo, TrainRecord
 from sparring.train.gguf_export import export_gguf_adapter
+from sparring.train.gguf_merge import MergeReport, merge_adapter
 from sparring.train.sft import TrainResult, train_lora
 from sparring.train.sft_data import SFTExample
 
 __all__ = [
     "DEFAULT_TARGET_MODULES",
     "LoRAConfig",
+    "MergeReport",
     "ModelInput",
     "SFTExample",
     "StepInfo",
@@ -24,6 +27,7 @@ __all__ = [
     "TrainResult",
     "export_gguf_adapter",
     "load_adapter",
+    "merge_adapter",
     "read_record",
     "train_lora",
 ]
