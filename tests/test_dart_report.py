@@ -91,6 +91,7 @@ def test_helpfulness_is_the_judges_compliance_probability() -> None:
         p_unsafe=0.01,
         judge_id="embedded-minilm@2",
         rationale="p_unsafe=0.01 p_refusal=0.12; benign behavior",
+        p_refusal=0.12,
     )
     assert compliance(embedded) == pytest.approx(0.88)
     refused = Verdict(label=Label.REFUSAL, p_unsafe=0.05, judge_id="refusal-rules@1")
