@@ -122,16 +122,27 @@ async def run_methods(config: DartConfig, store: RunStore, methods: list[str]) -
 
 
 def seed_spread(tables: dict[int, list[dict[str, Any]]]) -> list[str]:
-    """Each method's held-out VR and over-refusal per seed and pooled over the seeds, and in
-    how many seeds DART was below base (separate intervals) and below MART."""
+    """Each method's held-out VR and over-refusal per seed and pooled over the seeds, by
+    every judge that graded all of them (the training judge and ``second_judge``), and in
+    how many seeds DART was below base (separate intervals) and below MART, by the
+    training judge."""
     by_seed = {seed: {row["method"]: row for row in rows} for seed, rows in tables.items()}
     lines = []
     for method in next(iter(by_seed.values())):
-        for metric in ("vr_held_out", "over_refusal"):
-            rates = {seed: rows[method][metric] for seed, rows in by_seed.items()}
-            per_seed = ", ".join(f"{seed}: {r['value']:.1%}" for seed, r in rates.items())
-            pooled = rate(sum(r["k"] for r in rates.values()), sum(r["n"] for r in rates.values()))
-            lines.append(f"{method} {metric}: {per_seed}; pooled {rate_line(pooled)}")
+        judged = [rows[method].get("judges") or {} for rows in by_seed.values()]
+        judges = [j for j in judged[0] if all(j in seen for seen in judged)] or [None]
+        for judge in judges:
+            for metric in ("vr_held_out", "over_refusal"):
+                rates = {
+                    seed: (rows[method] if judge is None else rows[method]["judges"][judge])[metric]
+                    for seed, rows in by_seed.items()
+                }
+                per_seed = ", ".join(f"{seed}: {r['value']:.1%}" for seed, r in rates.items())
+                pooled = rate(
+                    sum(r["k"] for r in rates.values()), sum(r["n"] for r in rates.values())
+                )
+                by = f" by {judge}" if judge is not None else ""
+                lines.append(f"{method} {metric}{by}: {per_seed}; pooled {rate_line(pooled)}")
     vr = [{method: row["vr_held_out"] for method, row in rows.items()} for rows in by_seed.values()]
     of = f"of {len(vr)} seeds"
     if all({"dart", "base"} <= m.keys() for m in vr):
