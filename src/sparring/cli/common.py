@@ -33,6 +33,16 @@ BaseUrlOpt = Annotated[
     str | None, typer.Option("--base-url", help="Server root for openai-compatible models.")
 ]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Report folder.")]
+RunOutOpt = Annotated[
+    Path | None, typer.Option("--out", help="Report folder (default sparring-out/RUN_ID).")
+]
+ResumeOpt = Annotated[
+    str | None, typer.Option(help="Continue a stopped run; its stored config is reused.")
+]
+SeedOpt = Annotated[int | None, typer.Option(help="Seed for selection and sampling.")]
+TimeLimitOpt = Annotated[
+    float | None, typer.Option("--time-limit", min=0.001, help="Budget: wall time, s.")
+]
 FailAboveOpt = Annotated[
     float | None,
     typer.Option(min=0.0, max=1.0, help="Exit 1 when overall ASR exceeds this (0..1)."),

@@ -14,7 +14,10 @@ from sparring import api
 from sparring.cli.common import (
     DEFAULT_STORE,
     BaseUrlOpt,
+    ResumeOpt,
+    RunOutOpt,
     StoreOpt,
+    TimeLimitOpt,
     app,
     check_out_dir,
     err,
@@ -66,15 +69,9 @@ def defend(
         float | None, typer.Option(help="Family-wise error rate of the reported changes.")
     ] = None,
     max_requests: Annotated[int | None, typer.Option(min=1, help="Budget: requests.")] = None,
-    time_limit: Annotated[
-        float | None, typer.Option("--time-limit", min=0.001, help="Budget: wall time, s.")
-    ] = None,
-    resume: Annotated[
-        str | None, typer.Option(help="Continue a stopped run; its stored config is reused.")
-    ] = None,
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Report folder (default sparring-out/RUN_ID).")
-    ] = None,
+    time_limit: TimeLimitOpt = None,
+    resume: ResumeOpt = None,
+    out_dir: RunOutOpt = None,
     list_guards: Annotated[
         bool, typer.Option("--list", help="List the guards and their costs, then exit.")
     ] = False,

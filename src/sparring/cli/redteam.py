@@ -13,7 +13,11 @@ from sparring.cli.common import (
     DEFAULT_STORE,
     BaseUrlOpt,
     FailAboveOpt,
+    ResumeOpt,
+    RunOutOpt,
+    SeedOpt,
     StoreOpt,
+    TimeLimitOpt,
     app,
     check_out_dir,
     err,
@@ -90,20 +94,14 @@ def redteam(
         str | None, typer.Option("--system-prompt", help="System prompt for the target.")
     ] = None,
     max_tokens: Annotated[int | None, typer.Option(min=1, help="Target reply cap (128).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for selection and sampling.")] = None,
+    seed: SeedOpt = None,
     concurrency: Annotated[int | None, typer.Option(min=1, help="Requests in flight.")] = None,
     max_requests: Annotated[
         int | None, typer.Option(min=1, help="Budget: model requests for this process.")
     ] = None,
-    time_limit: Annotated[
-        float | None, typer.Option("--time-limit", min=0.001, help="Budget: wall time, s.")
-    ] = None,
-    resume: Annotated[
-        str | None, typer.Option(help="Continue a stopped run; its stored config is reused.")
-    ] = None,
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Report folder (default sparring-out/RUN_ID).")
-    ] = None,
+    time_limit: TimeLimitOpt = None,
+    resume: ResumeOpt = None,
+    out_dir: RunOutOpt = None,
     redact: Annotated[bool, typer.Option(help="Hide prompts and replies in the JSON.")] = False,
     fail_above: FailAboveOpt = None,
     store_path: StoreOpt = DEFAULT_STORE,

@@ -15,7 +15,11 @@ from sparring.cli.common import (
     BaseUrlOpt,
     FailAboveOpt,
     OutOpt,
+    ResumeOpt,
+    RunOutOpt,
+    SeedOpt,
     StoreOpt,
+    TimeLimitOpt,
     app,
     check_out_dir,
     err,
@@ -90,18 +94,12 @@ def scan(
     ] = None,
     max_tokens: Annotated[int | None, typer.Option(min=1, help="Reply cap, tokens.")] = None,
     temperature: Annotated[float | None, typer.Option(min=0.0)] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for selection and sampling.")] = None,
+    seed: SeedOpt = None,
     concurrency: Annotated[int | None, typer.Option(min=1, help="Attempts in flight.")] = None,
     max_requests: Annotated[int | None, typer.Option(min=1, help="Budget: requests.")] = None,
-    time_limit: Annotated[
-        float | None, typer.Option("--time-limit", min=0.001, help="Budget: wall time, s.")
-    ] = None,
-    resume: Annotated[
-        str | None, typer.Option(help="Continue a stopped run; its stored config is reused.")
-    ] = None,
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Report folder (default sparring-out/RUN_ID).")
-    ] = None,
+    time_limit: TimeLimitOpt = None,
+    resume: ResumeOpt = None,
+    out_dir: RunOutOpt = None,
     redact: Annotated[bool, typer.Option(help="Hide prompts and responses in the HTML.")] = False,
     fail_above: FailAboveOpt = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+from pydantic import Field
 
 from sparring.data import suite
+from sparring.defenses.base import Guard
 from sparring.defenses.kit import GuardKit
 from sparring.judges import Judge, JudgeInput
-from sparring.types import Behavior, Label, Message, Verdict
+from sparring.types import Behavior, Frozen, Label, Message, Verdict
 
 CALIBRATION_SUITE = "builtin-benign"
 """The benign requests thresholds are calibrated on (packaged with sparring)."""
@@ -117,3 +119,42 @@ def quantile_threshold(scores: Sequence[float], quantile: float, scorer: str) ->
 async def judge_requests(judge: Judge, texts: Sequence[str]) -> list[Verdict]:
     """The judge's verdicts on ``texts`` read as requests, in one batch."""
     return await judge.judge([request_item(t) for t in texts])
+
+
+class ClassifierOptions(Frozen):
+    """Which judge scores requests and where the line is."""
+
+    judge: str = Field("embedded", description="Judge spec that scores the request.")
+    threshold: float | None = Field(
+        None, ge=0.0, le=1.0, description="Block above this p_unsafe; None: calibrate it."
+    )
+    benign_quantile: float | None = Field(
+        0.95,
+        gt=0.0,
+        le=1.0,
+        description="Without a threshold: the quantile of benign requests' scores to block "
+        "above (about 1 - it of benign requests are blocked); None uses the judge's label.",
+    )
+
+
+ClassifierOptionsT = TypeVar("ClassifierOptionsT", bound=ClassifierOptions)
+
+
+class RequestFilter(Guard[ClassifierOptionsT]):
+    """A guard that screens requests with a judge against a threshold calibrated on benign
+    requests (input-classifier, erase-and-check): loads both before the first request."""
+
+    judge: Judge
+    threshold: Threshold | None
+
+    async def prepare(self) -> None:
+        """Load the judge and calibrate the threshold."""
+        options = self.options
+        self.judge = await self.kit.judge(options.judge)
+        self.threshold = await request_threshold(
+            self.kit, options.judge, options.threshold, options.benign_quantile
+        )
+
+    def calibration(self) -> dict[str, Any] | None:
+        """The threshold p_unsafe is compared with, and how it was set."""
+        return threshold_record(self.threshold)

@@ -10,39 +10,29 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from pydantic import Field
 
-from sparring.defenses.base import Exchange, Guard, Next, block, last_user
+from sparring.defenses.base import Exchange, Next, block, last_user
 from sparring.defenses.classify import (
-    Threshold,
+    ClassifierOptions,
+    RequestFilter,
     flagged,
     judge_requests,
     reading,
-    request_threshold,
-    threshold_record,
 )
 from sparring.defenses.registry import register
-from sparring.judges import Judge
-from sparring.types import Completion, Frozen, Message
+from sparring.types import Completion, Message
 
 
-class EraseCheckOptions(Frozen):
-    """The classifier, its threshold and how much may be erased."""
+class EraseCheckOptions(ClassifierOptions):
+    """The input classifier's judge and threshold, and how much may be erased."""
 
-    judge: str = Field("embedded", description="Judge spec that scores each erased request.")
-    threshold: float | None = Field(
-        None, ge=0.0, le=1.0, description="Block above this p_unsafe; None: calibrate it."
-    )
-    benign_quantile: float | None = Field(
-        0.95, gt=0.0, le=1.0, description="Calibration quantile, as for input-classifier."
-    )
     max_erase: int = Field(20, ge=1, le=200, description="Most trailing words erased (d).")
 
 
 @register
-class EraseCheck(Guard[EraseCheckOptions]):
+class EraseCheck(RequestFilter[EraseCheckOptions]):
     """Blocks a request when any suffix erasure of it is flagged."""
 
     name = "erase-and-check"
@@ -52,21 +42,6 @@ class EraseCheck(Guard[EraseCheckOptions]):
     )
     cost = "up to max_erase+1 classifier calls (one batch)"
     Options = EraseCheckOptions
-
-    judge: Judge
-    threshold: Threshold | None
-
-    async def prepare(self) -> None:
-        """Load the judge and calibrate the threshold (shared with input-classifier)."""
-        options = self.options
-        self.judge = await self.kit.judge(options.judge)
-        self.threshold = await request_threshold(
-            self.kit, options.judge, options.threshold, options.benign_quantile
-        )
-
-    def calibration(self) -> dict[str, Any] | None:
-        """The threshold p_unsafe is compared with, and how it was set."""
-        return threshold_record(self.threshold)
 
     async def answer(self, conversation: Sequence[Message], call: Next, ex: Exchange) -> Completion:
         """A refusal when any erasure is flagged; the model's answer otherwise."""

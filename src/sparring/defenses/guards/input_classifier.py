@@ -7,42 +7,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
 
-from pydantic import Field
-
-from sparring.defenses.base import Exchange, Guard, Next, block, last_user
+from sparring.defenses.base import Exchange, Next, block, last_user
 from sparring.defenses.classify import (
+    ClassifierOptions,
+    RequestFilter,
     Threshold,
     flagged,
     judge_requests,
     reading,
-    request_threshold,
-    threshold_record,
 )
 from sparring.defenses.registry import register
-from sparring.judges import Judge
-from sparring.types import Completion, Frozen, Message
-
-
-class ClassifierOptions(Frozen):
-    """Which judge scores requests and where the line is."""
-
-    judge: str = Field("embedded", description="Judge spec that scores the request.")
-    threshold: float | None = Field(
-        None, ge=0.0, le=1.0, description="Block above this p_unsafe; None: calibrate it."
-    )
-    benign_quantile: float | None = Field(
-        0.95,
-        gt=0.0,
-        le=1.0,
-        description="Without a threshold: the quantile of benign requests' scores to block "
-        "above (about 1 - it of benign requests are blocked); None uses the judge's label.",
-    )
+from sparring.types import Completion, Message
 
 
 @register
-class InputClassifier(Guard[ClassifierOptions]):
+class InputClassifier(RequestFilter[ClassifierOptions]):
     """Blocks a request its judge scores above the threshold."""
 
     name = "input-classifier"
@@ -50,21 +30,6 @@ class InputClassifier(Guard[ClassifierOptions]):
     description = "blocks requests a judge scores as harmful (threshold calibrated on benign)"
     cost = "1 classifier call"
     Options = ClassifierOptions
-
-    judge: Judge
-    threshold: Threshold | None
-
-    async def prepare(self) -> None:
-        """Load the judge and calibrate the threshold."""
-        options = self.options
-        self.judge = await self.kit.judge(options.judge)
-        self.threshold = await request_threshold(
-            self.kit, options.judge, options.threshold, options.benign_quantile
-        )
-
-    def calibration(self) -> dict[str, Any] | None:
-        """The threshold p_unsafe is compared with, and how it was set."""
-        return threshold_record(self.threshold)
 
     async def answer(self, conversation: Sequence[Message], call: Next, ex: Exchange) -> Completion:
         """A refusal when the last user message is flagged; the model's answer otherwise."""
