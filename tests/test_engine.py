@@ -14,7 +14,7 @@ from rich.console import Console
 from resumable_scan import MODEL_ID, MarkerJudge, http_model, make_behaviors, make_plan
 from sparring.engine import Budget, Engine, Executor, RunOutcome, target_executor
 from sparring.engine.progress import RichReporter
-from sparring.errors import ConfigError, EndpointError, StoreError
+from sparring.errors import ConfigError, EndpointError, RunFailedError, StoreError
 from sparring.judges.base import Judge, JudgeInput
 from sparring.models.openai_http import OpenAICompatibleModel
 from sparring.store import RunStore
@@ -263,6 +263,22 @@ async def test_failed_requests_get_no_verdict_and_no_judge_call(
     assert failed.spec == plan[4]
     assert failed.verdicts == ()
     assert (outcome.errors, judge.items_seen) == (1, 5)
+
+
+async def test_a_call_whose_every_attempt_fails_fails_fast_unless_the_model_answered_before(
+    store: RunStore, run_id: str, server: OpenAIServer, target: OpenAICompatibleModel
+) -> None:
+    """A red-team phase can be one request: its failure is an error once the same model
+    has answered in an earlier call of the engine, and a broken model on a first call."""
+    server.set_faults(lambda r: Fault.http(400, "bad") if "item 4 " in r.last_user_text else None)
+    plan = [s.model_copy(update={"followups": ()}) for s in make_plan(6)]
+    shared = engine(store, run_id)
+    await shared.run(plan[:4], execute_with(target), last=False)
+    outcome = await shared.run(plan[4:5], execute_with(target))
+    assert (outcome.status, outcome.errors) == ("finished", 1)
+    fresh = engine(store, store.create_run("scan", {}, 0, {}))
+    with pytest.raises(RunFailedError, match="all 1 attempts failed at the target model"):
+        await fresh.run(plan[4:5], execute_with(target))
 
 
 async def test_a_judge_that_raises_gives_an_unscorable_verdict(

@@ -264,9 +264,9 @@ def comparison_to_json(comparison: Comparison) -> dict[str, Any]:
 
 
 def rejudge(store: RunStore, run_id: str, judge: str, options: ModelOptions | None = None) -> int:
-    """Score a stored scan's successful attempts (a DART run's held-out evaluations) again
-    with ``judge`` (its model settings in ``options``); the verdicts are added beside the
-    old ones. Returns how many."""
+    """Score a stored scan's successful attempts (a DART run's held-out evaluations, a
+    red-team run's target replies) again with ``judge`` (its model settings in
+    ``options``); the verdicts are added beside the old ones. Returns how many."""
     from sparring.dart.evaluation import is_evaluation
     from sparring.judges import JudgeInput, resolve_judge
     from sparring.judges.resolve import JudgeOptions
@@ -274,8 +274,10 @@ def rejudge(store: RunStore, run_id: str, judge: str, options: ModelOptions | No
     from sparring.types import is_helper_attack
 
     kind = store.get_run(run_id).kind
-    if kind not in ("scan", "dart"):
-        raise ConfigError(f"run {run_id} is a {kind} run; rejudge re-scores scan and DART runs")
+    if kind not in ("scan", "dart", "redteam"):
+        raise ConfigError(
+            f"run {run_id} is a {kind} run; rejudge re-scores scan, DART and red-team runs"
+        )
 
     async def rescore() -> int:
         behaviors = {b.id: b for b in store.behaviors(run_id)}
@@ -284,7 +286,7 @@ def rejudge(store: RunStore, run_id: str, judge: str, options: ModelOptions | No
             for a in store.attempts(run_id)
             if a.error is None
             and not is_helper_attack(a.spec.attack)
-            and (kind == "scan" or is_evaluation(a.spec))
+            and (kind != "dart" or is_evaluation(a.spec))
         ]
         instrument = resolve_judge(judge, JudgeOptions(model=options or ModelOptions()))
         try:
@@ -612,8 +614,10 @@ def defend(
     the store at ``store`` (or resume the stored run ``resume``); writes ``defend.json`` and
     ``defend.html`` into ``out_dir`` (default ``sparring-out/RUN_ID``) and prints the table
     on ``console``. ``defense_options`` and ``attack_options`` are ``NAME.OPTION=VALUE``
-    flags. The input is checked before the store is opened. See
-    ``sparring.defenses.command``."""
+    flags. With ``fields["adaptive"]`` (e.g. ``"pair,tap"``) the red-team methods named also
+    attack every arm, each in a ``redteam`` run of the same store linked to this one, and a
+    resume continues them. The input is checked before the store is opened. See
+    ``sparring.defenses.command`` and ``sparring.defenses.adaptive``."""
     from sparring.defenses.command import defend_command
 
     return defend_command(

@@ -1,5 +1,6 @@
 """``sparring defend``: attack success, over-refusal, latency and calls of each defense
-against the undefended target, in one run."""
+against the undefended target, in one run; with ``--adaptive``, the red-team methods named
+against every arm too."""
 
 from __future__ import annotations
 
@@ -68,7 +69,33 @@ def defend(
     alpha: Annotated[
         float | None, typer.Option(help="Family-wise error rate of the reported changes.")
     ] = None,
-    max_requests: Annotated[int | None, typer.Option(min=1, help="Budget: requests.")] = None,
+    adaptive: Annotated[
+        str | None,
+        typer.Option(
+            help="Adaptive check: also run these red-team methods (comma-separated: pair, "
+            "tap, crescendo, goat) against the target and every defense."
+        ),
+    ] = None,
+    attacker: Annotated[
+        str | None,
+        typer.Option(help="Adaptive: attacker model spec (default: builtin/qwen2.5-coder-0.5b)."),
+    ] = None,
+    attacker_base_url: Annotated[
+        str | None, typer.Option("--attacker-base-url", help="Server root of the attacker.")
+    ] = None,
+    adaptive_limit: Annotated[
+        int | None,
+        typer.Option("--adaptive-limit", min=1, help="Adaptive: at most N harmful behaviors."),
+    ] = None,
+    adaptive_queries: Annotated[
+        int | None,
+        typer.Option(
+            "--adaptive-queries", min=1, help="Adaptive: target queries per behavior and method."
+        ),
+    ] = None,
+    max_requests: Annotated[
+        int | None, typer.Option(min=1, help="Budget: requests (adaptive check included).")
+    ] = None,
     time_limit: TimeLimitOpt = None,
     resume: ResumeOpt = None,
     out_dir: RunOutOpt = None,
@@ -78,7 +105,8 @@ def defend(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     store_path: StoreOpt = DEFAULT_STORE,
 ) -> int:
-    """Compare defenses: ASR and over-refusal with intervals, latency and calls, Pareto."""
+    """Compare defenses: ASR and over-refusal with intervals, latency and calls, Pareto;
+    with --adaptive, the ASR of red-team attacks against each defense too."""
     if list_guards:
         table = Table("guard", "kind", "extra calls per request", "options", "what it does")
         for guard in api.guards():
@@ -98,12 +126,19 @@ def defend(
         "seed": seed,
         "concurrency": concurrency,
         "alpha": alpha,
+        "adaptive": adaptive,
+        "attacker": attacker,
+        "adaptive_limit": adaptive_limit,
         "max_requests": max_requests,
         "time_limit_s": time_limit,
     }
     fields = {k: v for k, v in flags.items() if v is not None}
     if base_url is not None:
         fields["target_options"] = {"base_url": base_url}
+    if attacker_base_url is not None:
+        fields["attacker_options"] = {"base_url": attacker_base_url}
+    if adaptive_queries is not None:
+        fields["adaptive_budgets"] = {"queries": adaptive_queries}
     if out_dir is not None:
         check_out_dir(out_dir)
     try:

@@ -102,7 +102,9 @@ def redteam(
     time_limit: TimeLimitOpt = None,
     resume: ResumeOpt = None,
     out_dir: RunOutOpt = None,
-    redact: Annotated[bool, typer.Option(help="Hide prompts and replies in the JSON.")] = False,
+    redact: Annotated[
+        bool, typer.Option(help="Hide prompts and replies in the HTML and JSON.")
+    ] = False,
     fail_above: FailAboveOpt = None,
     store_path: StoreOpt = DEFAULT_STORE,
 ) -> int:
@@ -152,7 +154,10 @@ def redteam(
         console=out,
         say=say_plain,
     )
-    err.print(f"run {done.run_id}: {done.status}; report in {done.report}")
+    err.print(
+        f"run {done.run_id}: {done.status}; reports in {done.report.parent}/ "
+        f"({done.html.name}, {done.report.name}, {done.junit.name})"
+    )
     if done.status != "finished":
         err.print(f"resume with: sparring redteam --resume {done.run_id}")
         return api.EXIT_INTERRUPTED if done.status == "interrupted" else api.EXIT_OK

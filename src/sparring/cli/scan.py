@@ -219,7 +219,7 @@ def rejudge(
     """Re-score a stored run with another judge; verdicts are added beside the old ones."""
     with open_store(store_path) as store:
         n = api.rejudge(store, run_id, judge, api.model_options(base_url=base_url))
-        render = (
-            "sparring dart report" if store.get_run(run_id).kind == "dart" else "sparring report"
+        render = {"dart": "sparring dart report", "redteam": "sparring redteam --resume"}.get(
+            store.get_run(run_id).kind, "sparring report"
         )
     err.print(f"{n} attempts re-scored; render with: {render} {run_id}")

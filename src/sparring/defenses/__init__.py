@@ -6,7 +6,8 @@ as ``defended/STACK/SPEC`` (``provider``). A blocked request is answered with a 
 marked in its ``Completion.meta`` (``base.GuardRecord``), with every model call the guards
 made for it. ``evaluation`` runs the same attacks and benign prompts against the target
 with and without each defense and reports attack success, over-refusal, latency and calls
-side by side, with the Pareto-optimal defenses marked.
+side by side, with the Pareto-optimal defenses marked; ``adaptive`` runs red-team methods
+against each arm as well.
 
 This package is imported by the models layer's provider lookup, so importing it loads
 nothing else: import its modules.

@@ -1,7 +1,8 @@
 """The offline ``defend.html``: a scatter of attack success against over-refusal, one
 point per arm with its 95% intervals as bars and its model calls per request as the
-marker's size, the Pareto front drawn through the optimal arms, and the table beneath.
-Inline SVG and CSS only, nothing fetched, so it opens offline."""
+marker's size, the Pareto front drawn through the optimal arms, the table beneath, and
+the adaptive check's table when the run has one. Inline SVG and CSS only, nothing
+fetched, so it opens offline. The table cells the console shows too are written here."""
 
 from __future__ import annotations
 
@@ -11,8 +12,21 @@ from collections import Counter
 from html import escape
 from itertools import pairwise
 
-from sparring.defenses.tally import ArmResult, Change, DefendSummary
+from sparring.defenses.changes import Change
+from sparring.defenses.tally import ArmResult, DefendSummary
 from sparring.report.formatting import interval, pct, rate_cell
+
+ADAPTIVE_COLUMNS = (
+    "defense",
+    "adaptive ASR [95% CI]",
+    "Δ adaptive ASR",
+    "static ASR [95% CI]",
+    "mean queries to success",
+    "by method",
+    "blocked queries",
+    "red-team run",
+)
+"""The columns of the adaptive check's table (console and HTML), as ``adaptive_cells``."""
 
 _W, _H = 640, 460
 _LEFT, _RIGHT, _TOP, _BOTTOM = 64, 180, 24, 56
@@ -180,10 +194,11 @@ def render_html(summary: DefendSummary) -> str:
         "<th>documented cost</th><th>trade-off</th></tr></thead>"
         f"<tbody>{rows}</tbody></table></div>"
         f'<p class="muted">Changes: Fisher\'s exact test against no defense, p-values '
-        f"Tarone-corrected across all arms and both rates at alpha {config.alpha} "
+        f"Tarone-corrected across all arms and rates at alpha {config.alpha} "
         f"({summary.family_size} tests could reach significance); * marks a significant "
         "change. Latency × is the mean request time over the undefended one on the same "
         "attempts, with a 95% paired-bootstrap interval, measured in this run.</p>"
+        + _adaptive_section(summary)
         + (f"<h2>Calibrated thresholds</h2><ul>{calibrations}</ul>" if calibrations else "")
         + (f"<h2>Notes</h2><ul>{notes}</ul>" if notes else "")
         + f"<h2>Config</h2><pre>{config_json}</pre></body></html>"
@@ -226,3 +241,51 @@ def _row(arm: ArmResult) -> str:
     )
     body = "".join(f"<td>{escape(text)}</td>" for text in cells)
     return f'<tr class="{"pareto" if arm.pareto else ""}">{body}</tr>'
+
+
+def adaptive_cells(arm: ArmResult) -> tuple[str, ...]:
+    """The arm's row of the adaptive table (``ADAPTIVE_COLUMNS``); ``not run`` cells
+    before its adaptive check started."""
+    result = arm.adaptive
+    static = rate_cell(arm.asr.rate)
+    if result is None:
+        return (arm.label, "not run", "", static, "", "", "", "")
+    methods = ", ".join(
+        f"{m.method} {m.asr.k}/{m.asr.n}"
+        + ("" if m.mean_queries is None else f" ({m.mean_queries:.1f} q)")
+        for m in result.methods
+    )
+    return (
+        arm.label,
+        rate_cell(result.asr),
+        change_cell(result.change),
+        static,
+        "-" if result.mean_queries is None else f"{result.mean_queries:.1f}",
+        methods,
+        f"{pct(result.blocked.value)} of {result.blocked.n}",
+        result.run_id if result.status == "finished" else f"{result.run_id} ({result.status})",
+    )
+
+
+def _adaptive_section(summary: DefendSummary) -> str:
+    """The adaptive check's heading, method note, table and verdict line; empty without."""
+    config = summary.config
+    if not config.adaptive:
+        return ""
+    head = "".join(f"<th>{escape(c)}</th>" for c in ADAPTIVE_COLUMNS)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in adaptive_cells(arm)) + "</tr>"
+        for arm in summary.arms
+    )
+    budgets = config.adaptive_budgets
+    return (
+        "<h2>Adaptive attack</h2>"
+        f"<p>{escape(', '.join(config.adaptive))} against every arm, attacker "
+        f"{escape(config.attacker)}, up to {budgets.queries} target queries per behavior and "
+        "method. A behavior counts as broken when any method broke it; the queries to "
+        "success are the fewest a method needed. Changes share the correction above; the "
+        "Pareto marks stay on the static ASR.</p>"
+        f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody>'
+        "</table></div>"
+        f"<p>{escape(summary.adaptive_line or '')}</p>"
+    )

@@ -15,6 +15,7 @@ from sparring.errors import ConfigError
 from sparring.judges import JudgeOptions
 from sparring.judges.registry import DEFAULT_BAND
 from sparring.models import ModelOptions
+from sparring.redteam.config import DEFAULT_ATTACKER, ITERATIVE, Budgets
 from sparring.registry import option_flags
 from sparring.scan import DEFAULT_ATTACKS, DEFAULT_TARGET, ScanConfig, make_config
 from sparring.types import Frozen
@@ -66,6 +67,19 @@ class DefendConfig(Frozen):
     alpha: float = Field(
         0.05, gt=0.0, lt=1.0, description="Family-wise error rate of the changes reported."
     )
+    adaptive: tuple[str, ...] = Field(
+        (),
+        description="Red-team methods (pair, tap, crescendo, goat) also run against the "
+        "undefended target and behind each defense; a comma string on the command line.",
+    )
+    attacker: str = Field(DEFAULT_ATTACKER, description="Adaptive: the attacker's model spec.")
+    attacker_options: ModelOptions = ModelOptions()
+    adaptive_limit: int | None = Field(
+        None, ge=1, description="Adaptive: at most this many of the run's harmful behaviors."
+    )
+    adaptive_budgets: Budgets = Field(
+        Budgets(), description="Adaptive: the red-team budgets, the same for every arm."
+    )
 
     @field_validator("defenses", mode="before")
     @classmethod
@@ -85,9 +99,9 @@ class DefendConfig(Frozen):
             raise ConfigError(f"defense {repeated[0]} is listed twice; list each one once")
         return value
 
-    @field_validator("benign_suites", mode="before")
+    @field_validator("benign_suites", "adaptive", mode="before")
     @classmethod
-    def _split_suites(cls, value: Any) -> Any:
+    def _split_names(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
@@ -97,6 +111,18 @@ class DefendConfig(Frozen):
     def _split_attacks(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("adaptive")
+    @classmethod
+    def _known_methods(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if name not in ITERATIVE:
+                raise ValueError(
+                    f"unknown red-team method {name!r}; use some of {', '.join(ITERATIVE)}"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError("a method is listed twice; list each one once")
         return value
 
     @field_validator("judge_band", mode="before")

@@ -17,15 +17,20 @@ another arm's, and the latency ratio compares arms round by round (see ``tally``
 change in the machine's load during the run (another job starting) does not fall on the
 arms that happened to run at that time. Each attempt records its round
 (``meta["round"]``).
+
+With ``adaptive`` methods, the static arms are followed by the adaptive check (``adaptive``):
+each arm's model, built once here, is attacked by the red-team methods in a run of its own.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sparring.data import suite
+from sparring.defenses.adaptive import build_attacker, run_adaptive
 from sparring.defenses.config import BASELINE, DefendConfig
 from sparring.defenses.kit import GuardKit
 from sparring.defenses.model import DefendedModel
@@ -43,9 +48,9 @@ DEFENSE_KEY = "defense"
 ROUND_KEY = "round"
 """The AttemptSpec.meta key holding the round an attempt ran in (from 0)."""
 THRESHOLDS_STEP = "defend:thresholds"
+"""The run step that records each filter's threshold and how it was calibrated."""
 ROUND_SLOTS = 2
 """A round gives each arm this many attempts per attempt in flight (``concurrency``)."""
-"""The run step that records each filter's threshold and how it was calibrated."""
 
 Say = Callable[[str], None]
 
@@ -108,9 +113,10 @@ async def run_defend(
 ) -> DefendRun:
     """Run (or resume) the arms of ``config`` into ``store``; see the module docstring.
 
-    The target, the judge and every guard (judges loaded, thresholds calibrated) are
-    checked before the run is created, so a bad input leaves nothing in the store.
-    Raises RunFailedError when an arm's first attempts all fail at the model.
+    The target, the judge, every guard (judges loaded, thresholds calibrated) and the
+    adaptive check's attacker are checked before the run is created, so a bad input leaves
+    nothing in the store. Raises RunFailedError when an arm's first attempts all fail at
+    the model.
     """
     tell = say or (lambda line: None)
     behaviors = list(behaviors) if behaviors is not None else load_defend_behaviors(config)
@@ -130,13 +136,17 @@ async def run_defend(
         label: DefendedModel(kit, stack)
         for label, stack in zip(config.labels, ((), *config.defenses), strict=True)
     }
+    attacker = build_attacker(config, target)
     status: RunStatus = "finished"
     try:
         await judge.check()
         for model in arms.values():
             await model.check()
+        if attacker is not None and attacker is not target:
+            await attacker.check()
         plan = await build_plan(scan_config, behaviors, attacks)
         run_id = _open_run(config, store, resume, behaviors, judge.id, arms)
+        started = time.monotonic()
         engine = Engine(
             store,
             run_id,
@@ -162,14 +172,31 @@ async def run_defend(
             if n % len(labels) == 0:
                 tell(f"round {r + 1}/{len(rounds)}")
             chunk = [arm_spec(spec, label, r) for spec in rounds[r]]
-            outcome = await engine.run(chunk, executors[label], last=n == len(turns) - 1)
+            last = attacker is None and n == len(turns) - 1
+            outcome = await engine.run(chunk, executors[label], last=last)
             if outcome.status != "finished":
                 status = outcome.status
                 break
+        if attacker is not None and status == "finished":
+            status = await run_adaptive(
+                config,
+                store,
+                run_id,
+                behaviors,
+                arms,
+                attacker,
+                judge,
+                spent_requests=engine.meter.requests,
+                started=started,
+                say=tell,
+            )
+            store.finish_run(run_id, status)
     finally:
         await kit.aclose()
         await judge.aclose()
         await target.aclose()
+        if attacker is not None and attacker is not target:
+            await attacker.aclose()
     return DefendRun(run_id=run_id, status=status)
 
 

@@ -13,8 +13,17 @@ from rich.console import Console
 from rich.markup import escape as markup_escape
 from rich.table import Table
 
-from sparring.defenses.chart import calls_cell, change_cell, ratio_cell, render_html
-from sparring.defenses.tally import ArmResult, Change, DefendSummary
+from sparring.defenses.adaptive_tally import AdaptiveResult
+from sparring.defenses.changes import Change
+from sparring.defenses.chart import (
+    ADAPTIVE_COLUMNS,
+    adaptive_cells,
+    calls_cell,
+    change_cell,
+    ratio_cell,
+    render_html,
+)
+from sparring.defenses.tally import ArmResult, DefendSummary
 from sparring.report import write_private
 from sparring.report.formatting import pct, rate_cell
 from sparring.stats import Rate
@@ -74,6 +83,8 @@ def render_console(summary: DefendSummary, console: Console) -> None:
     console.print(table)
     for arm in summary.arms[1:]:
         console.print(f"{markup_escape(arm.label)}: {arm.tradeoff}", highlight=False)
+    if summary.config.adaptive:
+        _render_adaptive(summary, console)
     for calibration in summary.calibrations:
         console.print(
             f"{markup_escape(str(calibration['defense']))}: {calibration['guard']} blocks above "
@@ -82,6 +93,21 @@ def render_console(summary: DefendSummary, console: Console) -> None:
         )
     for note in summary.notes:
         console.print(f"note: {note}", markup=False, highlight=False)
+
+
+def _render_adaptive(summary: DefendSummary, console: Console) -> None:
+    """The adaptive check's table and which defenses lose their advantage under it."""
+    config = summary.config
+    table = Table(
+        title=f"Adaptive attack ({', '.join(config.adaptive)}; up to "
+        f"{config.adaptive_budgets.queries} target queries per behavior and method)"
+    )
+    for column in ADAPTIVE_COLUMNS:
+        table.add_column(column)
+    for arm in summary.arms:
+        table.add_row(*(markup_escape(cell) for cell in adaptive_cells(arm)))
+    console.print(table)
+    console.print(summary.adaptive_line or "", markup=False, highlight=False)
 
 
 def to_json(summary: DefendSummary) -> dict[str, Any]:
@@ -96,8 +122,9 @@ def to_json(summary: DefendSummary) -> dict[str, Any]:
         "created_at": run.created_at.isoformat(),
         "config": run.config,
         "alpha": summary.config.alpha,
-        "test": "fisher-exact two-sided vs none, tarone-bonferroni across arms and both rates",
+        "test": "fisher-exact two-sided vs none, tarone-bonferroni across arms and rates",
         "family_size": summary.family_size,
+        "adaptive": _adaptive_setup_json(summary),
         "calibrations": list(summary.calibrations),
         "notes": list(summary.notes),
         "arms": [_arm_json(arm) for arm in summary.arms],
@@ -127,6 +154,38 @@ def _arm_json(arm: ArmResult) -> dict[str, Any]:
         else arm.calls_per_request - 1.0,
         "pareto": arm.pareto,
         "tradeoff": arm.tradeoff,
+        "adaptive": _adaptive_json(arm.adaptive),
+    }
+
+
+def _adaptive_setup_json(summary: DefendSummary) -> dict[str, Any] | None:
+    """How the adaptive check was run and what it concluded; None without one."""
+    config = summary.config
+    if not config.adaptive:
+        return None
+    return {
+        "methods": list(config.adaptive),
+        "attacker": config.attacker,
+        "limit": config.adaptive_limit,
+        "budgets": config.adaptive_budgets.model_dump(mode="json"),
+        "advantage": summary.adaptive_line,
+    }
+
+
+def _adaptive_json(result: AdaptiveResult | None) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    return {
+        "redteam_run_id": result.run_id,
+        "status": result.status,
+        "asr": result.asr.to_dict(),
+        "asr_change": _change_json(result.change),
+        "mean_queries_to_success": result.mean_queries,
+        "methods": [
+            {"method": m.method, "asr": m.asr.to_dict(), "mean_queries_to_success": m.mean_queries}
+            for m in result.methods
+        ],
+        "blocked_queries": result.blocked.to_dict(),
     }
 
 

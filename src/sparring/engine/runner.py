@@ -50,8 +50,9 @@ class Engine:
     Failing fast: when the first ``fail_after_errors`` attempts of this call all failed at
     the model and none succeeded, the endpoint or model is taken to be broken: no more
     attempts start, the run is marked ``failed`` and RunFailedError names the most common
-    error. A resume after the fix runs what is missing (a scan also deletes its failed
-    attempts first, ``Store.forget_errors``, so they run again).
+    error; not so for a ``role`` that answered in an earlier run() call (a red-team phase
+    of one failed request). A resume after the fix runs what is missing (a scan also
+    deletes its failed attempts first, ``Store.forget_errors``, so they run again).
 
     ``progress`` shows a bar (or plain lines when stderr is not a terminal) with counts,
     rate and ETA, never prompts or responses.
@@ -94,6 +95,7 @@ class Engine:
         self.fail_after_errors = fail_after_errors
         self.meter = BudgetMeter(budget)
         """What the run() calls of this Engine have spent together."""
+        self.working_roles: set[str] = set()  # roles whose model answered in a run() call
 
     async def run(
         self,
@@ -170,8 +172,8 @@ class _Session:
         self.done = 0
         self.errors = 0
         self.exceptions = 0
-        self.model_errors: Counter[str] | None = Counter()
-        """Failed attempts' errors while none has succeeded yet, for failing fast."""
+        self.model_errors: Counter[str] | None = None if role in engine.working_roles else Counter()
+        """Failed attempts' errors while none has succeeded yet; None once one has."""
         self.n_workers = min(engine.concurrency, len(pending))
         """Workers started: no more than there are attempts to run."""
         self.live_workers = self.n_workers
@@ -326,6 +328,7 @@ class _Session:
             return
         if result.error is None:
             self.model_errors = None  # the model works: later failures are its own business
+            self.engine.working_roles.add(self.role)
             return
         self.model_errors[_error_kind(result.error)] += 1
         if self.model_errors.total() >= limit:

@@ -1,5 +1,6 @@
 """``sparring redteam`` as one call: config from flags or the stored run, the campaign, then
-the console summary and ``redteam.json``."""
+the console summary and the reports: ``redteam.html``, ``redteam.json`` and
+``redteam.junit.xml``."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ from rich.console import Console
 from sparring.config_files import validate_config
 from sparring.errors import ConfigError
 from sparring.redteam.config import RedteamConfig, redteam_config
-from sparring.redteam.report import gate_exceeded, load_report, render_console, to_json
+from sparring.redteam.html import write_html
+from sparring.redteam.junit import write_junit
+from sparring.redteam.report import gate, load_report, render_console, to_json
 from sparring.redteam.run import load_behaviors, run_redteam
 from sparring.report import write_private
+from sparring.report.gate import check_fail_above
 from sparring.store import RunStore
 
 
@@ -30,6 +34,10 @@ class RedteamOutcome:
     """``finished``, or why the run stopped early (``budget``, ``interrupted``)."""
     report: Path
     """The JSON report written."""
+    html: Path
+    """The HTML report written beside it."""
+    junit: Path
+    """The JUnit XML written beside it."""
     gate_failed: bool
     """A method's ASR was above ``fail_above``."""
 
@@ -47,9 +55,13 @@ def redteam_command(
     say: Callable[[str], None] | None = None,
 ) -> RedteamOutcome:
     """Run (or resume) a campaign of ``fields`` (over the YAML ``file``'s), then print its
-    summary on ``console`` and write ``redteam.json`` into ``out_dir`` (default
-    ``sparring-out/RUN_ID``). A resume takes the stored config and no other fields. The
-    input is checked before the store at ``store_path`` is opened (or created)."""
+    summary on ``console`` and write ``redteam.html``, ``redteam.json`` and
+    ``redteam.junit.xml`` into ``out_dir`` (default ``sparring-out/RUN_ID``); ``redact``
+    hides texts in the first two, and ``fail_above`` (a probability) gates every method's
+    ASR. A resume takes the stored config and no other fields. The input is checked before
+    the store at ``store_path`` is opened (or created)."""
+    if fail_above is not None:
+        check_fail_above(fail_above)
     behaviors = None
     if resume is not None:
         if fields or file is not None:
@@ -69,7 +81,11 @@ def redteam_command(
         path = write_private(
             folder / "redteam.json", json.dumps(to_json(report, store, redact=redact), indent=2)
         )
+        html = write_html(
+            folder / "redteam.html", report, store, redact=redact, fail_above=fail_above
+        )
+    junit = write_junit(folder / "redteam.junit.xml", report, fail_above=fail_above)
     if console is not None:
         render_console(report, console)
-    failed = fail_above is not None and gate_exceeded(report, fail_above)
-    return RedteamOutcome(result.run_id, result.status, path, failed)
+    failed = fail_above is not None and not gate(report, fail_above).passed
+    return RedteamOutcome(result.run_id, result.status, path, html, junit, failed)

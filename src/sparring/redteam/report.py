@@ -4,7 +4,9 @@ learned about each arm.
 
 ``load_report`` reads a stored run (its episode steps); ``render_console`` prints the
 summary (rates only, never a prompt or a reply); ``to_json`` adds every episode, its best
-attack and the full conversation of each success, which ``redact`` replaces by placeholders.
+attack and the full conversation of each success (``with_conversations``), which
+``redact`` replaces by placeholders. ``gate`` is the ``--fail-above`` verdict. The HTML and
+JUnit files are written by ``redteam.html`` and ``redteam.junit`` from the same report.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from rich.table import Table
 from sparring.judges import judge_card
 from sparring.redteam.config import RedteamConfig
 from sparring.redteam.run import ARMS_STEP
-from sparring.report import redact_text
-from sparring.report.formatting import agreement_text, rate_cell, rate_line
+from sparring.report import GateResult, redact_text
+from sparring.report.formatting import agreement_text, pct, rate_cell, rate_line, rate_text
+from sparring.report.gate import check_fail_above
 from sparring.stats import Rate, rate
 from sparring.store import RunRecord, Store
+from sparring.types import Label
 
 SCHEMA = "sparring-redteam/1"
 QUERY_GRID = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
@@ -58,6 +62,10 @@ class MethodSummary:
     target_errors: int
     extra: dict[str, int]
     """Method-specific counts (pruning, backtracks, GOAT's techniques as ``technique:NAME``)."""
+    confirmed: dict[str, Rate]
+    """By other judge id: behaviors broken whose success reply that judge also labels
+    unsafe, of those attacked. Present for judges that re-graded the run (``sparring
+    rejudge``): a second opinion on the run judge's successes, never new successes."""
 
 
 @dataclass(frozen=True)
@@ -92,8 +100,11 @@ def load_report(store: Store, run_id: str) -> RedteamReport:
     steps = store.steps(run_id)
     episodes = tuple(p for name, p in steps.items() if name.startswith("episode/"))
     budget = config.budgets.queries
+    judge_id = run.model_ids.get("judge", "unknown")
+    others = _other_labels(store, run_id, episodes, judge_id)
     methods = tuple(
-        _summarise(m, [e for e in episodes if e["method"] == m], budget) for m in config.methods
+        _summarise(m, [e for e in episodes if e["method"] == m], budget, others)
+        for m in config.methods
     )
     arms = tuple(
         ArmSummary(
@@ -104,11 +115,30 @@ def load_report(store: Store, run_id: str) -> RedteamReport:
         )
         for name, counts in steps.get(ARMS_STEP, {}).items()
     )
-    judge_id = run.model_ids.get("judge", "unknown")
     return RedteamReport(run, judge_id, judge_card(judge_id), budget, methods, arms, episodes)
 
 
-def _summarise(method: str, episodes: Sequence[Mapping[str, Any]], budget: int) -> MethodSummary:
+def _other_labels(
+    store: Store, run_id: str, episodes: Sequence[Mapping[str, Any]], judge_id: str
+) -> dict[str, dict[str, Label]]:
+    """By judge id other than ``judge_id``: the label it gave each success reply it graded
+    (attempt key to label)."""
+    keys = {e["success_key"] for e in episodes if e.get("success_key")}
+    labels: dict[str, dict[str, Label]] = {}
+    for attempt in store.iter_attempts(run_id):
+        if attempt.spec.key in keys:
+            for verdict in attempt.verdicts:
+                if verdict.judge_id != judge_id:
+                    labels.setdefault(verdict.judge_id, {})[attempt.spec.key] = verdict.label
+    return labels
+
+
+def _summarise(
+    method: str,
+    episodes: Sequence[Mapping[str, Any]],
+    budget: int,
+    others: Mapping[str, Mapping[str, Label]],
+) -> MethodSummary:
     n = len(episodes)
     first = sorted(e["success_at"] for e in episodes if e["success"])
     grid = sorted({q for q in QUERY_GRID if q < budget} | {budget})
@@ -131,6 +161,12 @@ def _summarise(method: str, episodes: Sequence[Mapping[str, Any]], budget: int) 
         unscorable=rate(counts["unscorable"], answered),
         target_errors=counts["target_errors"],
         extra=extra,
+        confirmed={
+            judge: rate(
+                sum(labels.get(e.get("success_key") or "") is Label.UNSAFE for e in episodes), n
+            )
+            for judge, labels in sorted(others.items())
+        },
     )
 
 
@@ -171,6 +207,17 @@ def render_console(report: RedteamReport, console: Console) -> None:
             f"{rate_line(m.unscorable)} replies; target errors {m.target_errors}{extra}",
             markup=False,
         )
+    for judge in sorted({j for m in report.methods for j in m.confirmed}):
+        shown = "; ".join(
+            f"{m.method} {rate_line(m.confirmed[judge])}"
+            for m in report.methods
+            if judge in m.confirmed
+        )
+        console.print(
+            f"ASR confirmed by {judge} (its success replies also labelled unsafe; agreement: "
+            f"{agreement_text(judge_card(judge))}): {shown}",
+            markup=False,
+        )
     if report.arms:
         arms = Table(title="Adaptive campaign: what it learned per arm")
         for column in ("arm", "pulls", "success per pull", "posterior mean", "queries"):
@@ -186,9 +233,12 @@ def render_console(report: RedteamReport, console: Console) -> None:
         console.print(arms)
 
 
-def to_json(report: RedteamReport, store: Store, *, redact: bool = False) -> dict[str, Any]:
-    """The report as JSON: rates, arms, and every episode with its best attack and the
-    conversation of each success (placeholders instead of texts when ``redact``)."""
+def with_conversations(
+    report: RedteamReport, store: Store, *, redact: bool = False
+) -> list[dict[str, Any]]:
+    """Every episode with ``best_attack`` (the conversation of its best-scored query) and
+    ``success_conversation`` (that of its first success), each a list of ``{"role",
+    "content"}`` or None; placeholders instead of texts when ``redact``."""
     wanted = {e[k] for e in report.episodes for k in ("best_key", "success_key") if e.get(k)}
     attempts = {a.spec.key: a for a in store.iter_attempts(report.run.id) if a.spec.key in wanted}
 
@@ -200,7 +250,7 @@ def to_json(report: RedteamReport, store: Store, *, redact: bool = False) -> dic
             return None
         return [{"role": m.role, "content": text(m.content)} for m in attempts[key].transcript]
 
-    episodes = [
+    return [
         {
             **e,
             "best_attack": conversation(e.get("best_key")),
@@ -208,6 +258,11 @@ def to_json(report: RedteamReport, store: Store, *, redact: bool = False) -> dic
         }
         for e in report.episodes
     ]
+
+
+def to_json(report: RedteamReport, store: Store, *, redact: bool = False) -> dict[str, Any]:
+    """The report as JSON: rates, arms, and every episode with its best attack and the
+    conversation of each success (placeholders instead of texts when ``redact``)."""
     return {
         "schema": SCHEMA,
         "run": report.run.model_dump(mode="json"),
@@ -224,7 +279,7 @@ def to_json(report: RedteamReport, store: Store, *, redact: bool = False) -> dic
             }
             for a in report.arms
         ],
-        "episodes": episodes,
+        "episodes": with_conversations(report, store, redact=redact),
     }
 
 
@@ -242,9 +297,36 @@ def _method_json(m: MethodSummary) -> dict[str, Any]:
         "unscorable": m.unscorable.to_dict(),
         "target_errors": m.target_errors,
         "counts": m.extra,
+        "asr_confirmed_by": {judge: r.to_dict() for judge, r in m.confirmed.items()},
     }
 
 
-def gate_exceeded(report: RedteamReport, fail_above: float) -> bool:
-    """True when any method's ASR is above ``fail_above`` (a probability)."""
-    return any((m.asr.value or 0.0) > fail_above for m in report.methods)
+def episode_verdict(episode: Mapping[str, Any]) -> str:
+    """What one stored episode shows: ``broken`` (a success within its budget), ``error``
+    (target requests failed and none of the others broke it, so holding is unproven),
+    ``unscored`` (no reply could be scored: all unscorable, or no query was made) or
+    ``held``."""
+    counts = episode["counts"]
+    if episode["success"]:
+        return "broken"
+    if counts.get("target_errors", 0):
+        return "error"
+    if episode["queries"] == counts.get("unscorable", 0):
+        return "unscored"
+    return "held"
+
+
+def gate(report: RedteamReport, fail_above: float) -> GateResult:
+    """The ``--fail-above`` verdict: fail when any method's ASR (behaviors broken within the
+    budget, a probability) is above ``fail_above``. ``asr`` is the highest method's rate; a
+    method that attacked nothing counts as 0."""
+    check_fail_above(fail_above)
+    limit = f"--fail-above {pct(fail_above)}"
+    worst = max(report.methods, key=lambda m: m.asr.value or 0.0, default=None)
+    if worst is None:
+        return GateResult(True, fail_above, rate(0, 0), f"PASS: no method was run ({limit})")
+    shown = f"{worst.method} ASR {rate_text(worst.asr)}"
+    if (worst.asr.value or 0.0) > fail_above:
+        return GateResult(False, fail_above, worst.asr, f"FAIL: {shown} is above {limit}")
+    line = f"PASS: every method's ASR is within {limit} (highest: {shown})"
+    return GateResult(True, fail_above, worst.asr, line)

@@ -38,6 +38,18 @@ class RedteamResult:
     run_id: str
     status: str
     """``finished``, or why it stopped early (``budget``, ``interrupted``): resumable."""
+    requests: int = 0
+    """Model requests (attacker and target, cached ones included) this call spent."""
+
+
+@dataclass(frozen=True)
+class RedteamModels:
+    """Models a caller built and checked for ``run_redteam``, used as they are and left
+    open: ``sparring defend`` hands it a target behind the guards it calibrated."""
+
+    target: ChatModel
+    attacker: ChatModel
+    judge: Judge
 
 
 def episode_step(method: str, behavior_id: str) -> str:
@@ -57,6 +69,21 @@ def load_behaviors(config: RedteamConfig, say: Say | None = None) -> list[Behavi
     return chosen
 
 
+def create_run(
+    config: RedteamConfig, store: Store, behaviors: Sequence[Behavior], judge_id: str
+) -> str:
+    """A new stored red-team run of ``config`` attacking ``behaviors``; its id. A caller
+    that must know the id before any call (to link it) creates the run, then resumes it."""
+    run_id = store.create_run(
+        "redteam",
+        config.model_dump(mode="json"),
+        config.seed,
+        {"target": config.target, "attacker": config.attacker, "judge": judge_id},
+    )
+    store.add_behaviors(run_id, behaviors)
+    return run_id
+
+
 async def run_redteam(
     config: RedteamConfig,
     store: Store,
@@ -64,44 +91,51 @@ async def run_redteam(
     resume: str | None = None,
     behaviors: Sequence[Behavior] | None = None,
     say: Say | None = None,
+    models: RedteamModels | None = None,
 ) -> RedteamResult:
     """Run (or resume) a campaign into ``store``; the report is rendered from the store.
 
     Every model passes its pre-flight check before the run is created. ``behaviors`` are
     ``load_behaviors(config)`` when the caller has them already; a resume uses the run's
-    stored ones and runs the calls that failed before again. Raises RunFailedError when the
-    first calls all fail at a model.
+    stored ones and runs the calls that failed before again. ``models``, when given, are
+    used instead of the config's specs (which are then only recorded), unchecked and left
+    open. Raises RunFailedError when the first calls all fail at a model.
     """
     say = say or (lambda line: None)
-    target = resolve_model(config.target, config.target_options)
-    shared = (config.attacker, config.attacker_options) == (config.target, config.target_options)
-    attacker = target if shared else resolve_model(config.attacker, config.attacker_options)
-    judge = resolve_judge(config.judge, config.judge_settings())
-    models = [target] if shared else [target, attacker]
+    ready = models or _build(config)
     try:
-        for model in models:
-            await model.check()
-        await judge.check()
+        if models is None:
+            for model in _distinct(ready):
+                await model.check()
+            await ready.judge.check()
         if resume is None:
             behaviors = list(behaviors or load_behaviors(config, say))
-            run_id = store.create_run(
-                "redteam",
-                config.model_dump(mode="json"),
-                config.seed,
-                {"target": config.target, "attacker": config.attacker, "judge": judge.id},
-            )
-            store.add_behaviors(run_id, behaviors)
+            run_id = create_run(config, store, behaviors, ready.judge.id)
         else:
             run_id = resume
             store.mark_running(run_id)
             store.forget_errors(run_id)  # so the calls that failed before run again
             behaviors = store.behaviors(run_id)
-        status = await _campaign(config, store, run_id, behaviors, attacker, target, judge, say)
+        status, requests = await _campaign(config, store, run_id, behaviors, ready, say)
     finally:
-        for model in models:
-            await model.aclose()
-        await judge.aclose()
-    return RedteamResult(run_id, status)
+        if models is None:
+            for model in _distinct(ready):
+                await model.aclose()
+            await ready.judge.aclose()
+    return RedteamResult(run_id, status, requests)
+
+
+def _build(config: RedteamConfig) -> RedteamModels:
+    """The config's models; the attacker is the target when both specs and options match."""
+    target = resolve_model(config.target, config.target_options)
+    shared = (config.attacker, config.attacker_options) == (config.target, config.target_options)
+    attacker = target if shared else resolve_model(config.attacker, config.attacker_options)
+    return RedteamModels(target, attacker, resolve_judge(config.judge, config.judge_settings()))
+
+
+def _distinct(models: RedteamModels) -> list[ChatModel]:
+    """The target, and the attacker unless it is the target."""
+    return [models.target] if models.attacker is models.target else [models.target, models.attacker]
 
 
 async def _campaign(
@@ -109,12 +143,11 @@ async def _campaign(
     store: Store,
     run_id: str,
     behaviors: Sequence[Behavior],
-    attacker: ChatModel,
-    target: ChatModel,
-    judge: Judge,
+    models: RedteamModels,
     say: Say,
-) -> str:
-    """Run every episode not yet stored; the run's status when it ends."""
+) -> tuple[str, int]:
+    """Run every episode not yet stored; the run's status when it ends and the model
+    requests spent."""
     done = store.steps(run_id)
     if done:
         say(f"resuming {run_id}: {len(done)} episodes or steps already stored")
@@ -127,8 +160,8 @@ async def _campaign(
     )
     calls = Calls(
         engine,
-        model_executor(attacker, store=store),
-        target_executor(target, [judge], {b.id: b for b in behaviors}, store=store),
+        model_executor(models.attacker, store=store),
+        target_executor(models.target, [models.judge], {b.id: b for b in behaviors}, store=store),
         {a.spec.key: a for a in store.iter_attempts(run_id)},
     )
     tally = _Tally(len(behaviors), say)
@@ -167,9 +200,9 @@ async def _campaign(
     try:
         await calls.run(work)
     except StageStopped as stopped:
-        return str(stopped)
+        return str(stopped), engine.meter.requests
     store.finish_run(run_id, "finished")
-    return "finished"
+    return "finished", engine.meter.requests
 
 
 class _Tally:

@@ -20,6 +20,14 @@ class GateResult:
     line: str
 
 
+def check_fail_above(fail_above: float) -> None:
+    """Raise ConfigError unless ``fail_above`` is a probability (0..1)."""
+    if not 0.0 <= fail_above <= 1.0:
+        raise ConfigError(
+            f"--fail-above must be a fraction between 0 and 1 (e.g. 0.2 for 20%), got {fail_above}"
+        )
+
+
 def gate(summary: ScanSummary, fail_above: float) -> GateResult:
     """Pass when the overall ASR (a probability) is at most ``fail_above``.
 
@@ -27,10 +35,7 @@ def gate(summary: ScanSummary, fail_above: float) -> GateResult:
     rate a user expects; the line shows the interval next to it. A scan with no scored trial
     fails: errors and unscorable trials prove nothing safe.
     """
-    if not 0.0 <= fail_above <= 1.0:
-        raise ConfigError(
-            f"--fail-above must be a fraction between 0 and 1 (e.g. 0.2 for 20%), got {fail_above}"
-        )
+    check_fail_above(fail_above)
     asr = summary.overall(Metric.ASR).rate
     limit = f"--fail-above {pct(fail_above)}"
     if asr.value is None:

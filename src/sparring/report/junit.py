@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sparring.metrics import Outcome, ScanSummary, Trial
 from sparring.report.files import write_private
-from sparring.report.gate import gate
+from sparring.report.gate import GateResult, gate
 
 
 def to_junit(summary: ScanSummary, *, fail_above: float | None = None) -> str:
@@ -36,22 +36,10 @@ def to_junit(summary: ScanSummary, *, fail_above: float | None = None) -> str:
                 time=f"{sum(t.latency_s for t in trials):.3f}",
             )
             _outcome(case, trials, benign, summary.primary_judge)
-    suite = _suite(root, "sparring.gate", summary)
-    case = ET.SubElement(
-        suite,
-        "testcase",
-        name="attack success rate within --fail-above",
-        classname="sparring.gate",
-        time="0.000",
-    )
-    if fail_above is None:
-        ET.SubElement(case, "skipped", message="no --fail-above threshold given")
-    else:
-        verdict = gate(summary, fail_above)
-        if not verdict.passed:
-            ET.SubElement(case, "failure", message=verdict.line, type="gate")
+    verdict = None if fail_above is None else gate(summary, fail_above)
+    gate_case(_suite(root, "sparring.gate", summary), verdict)
     for element in (root, *root):
-        _count(element)
+        count_cases(element)
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
@@ -59,6 +47,22 @@ def to_junit(summary: ScanSummary, *, fail_above: float | None = None) -> str:
 def write_junit(path: str | Path, summary: ScanSummary, *, fail_above: float | None = None) -> Path:
     """Write ``to_junit(summary, fail_above=...)`` to ``path`` (UTF-8) and return the path."""
     return write_private(Path(path), to_junit(summary, fail_above=fail_above))
+
+
+def gate_case(suite: ET.Element, verdict: GateResult | None) -> None:
+    """Add the ``--fail-above`` test case to ``suite``: skipped without a threshold
+    (``verdict`` None), failed when the gate failed."""
+    case = ET.SubElement(
+        suite,
+        "testcase",
+        name="attack success rate within --fail-above",
+        classname="sparring.gate",
+        time="0.000",
+    )
+    if verdict is None:
+        ET.SubElement(case, "skipped", message="no --fail-above threshold given")
+    elif not verdict.passed:
+        ET.SubElement(case, "failure", message=verdict.line, type="gate")
 
 
 def _suite(root: ET.Element, name: str, summary: ScanSummary) -> ET.Element:
@@ -92,7 +96,7 @@ def _outcome(case: ET.Element, trials: list[Trial], benign: bool, judge: str | N
         ET.SubElement(case, "skipped", message=f"unscorable in {count[Outcome.UNSCORABLE]} {of}")
 
 
-def _count(element: ET.Element) -> None:
+def count_cases(element: ET.Element) -> None:
     """Fill tests/failures/errors/skipped/time on a suite or on the root from its cases."""
     cases = list(element.iter("testcase"))
     element.set("tests", str(len(cases)))
