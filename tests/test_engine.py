@@ -4,6 +4,7 @@ SQLite store."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -279,6 +280,24 @@ async def test_a_call_whose_every_attempt_fails_fails_fast_unless_the_model_answ
     fresh = engine(store, store.create_run("scan", {}, 0, {}))
     with pytest.raises(RunFailedError, match="all 1 attempts failed at the target model"):
         await fresh.run(plan[4:5], execute_with(target))
+
+
+async def test_objects_alive_before_a_run_are_left_out_of_collections_during_it(
+    store: RunStore, run_id: str, target: OpenAICompatibleModel
+) -> None:
+    """A full collection over a loaded model's objects pauses every request in flight, so
+    the heap of before the run is frozen while it runs and handed back after."""
+    inner = execute_with(target)
+    frozen: list[int] = []
+
+    async def watched(spec: AttemptSpec) -> AttemptResult:
+        frozen.append(gc.get_freeze_count())
+        return await inner(spec)
+
+    before = gc.get_freeze_count()
+    await engine(store, run_id).run(make_plan(4), watched)
+    assert min(frozen) > before
+    assert gc.get_freeze_count() == 0
 
 
 async def test_a_judge_that_raises_gives_an_unscorable_verdict(

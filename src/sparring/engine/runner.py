@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 
 from sparring.engine.budget import Budget, BudgetMeter
 from sparring.engine.executor import Executor, StagedExecutor
+from sparring.engine.heap import frozen_heap
 from sparring.engine.judging import JudgingStage
 from sparring.engine.outcome import RunOutcome
 from sparring.engine.progress import Reporter, make_reporter
@@ -116,12 +117,11 @@ class Engine:
         pending, skipped, duplicates = _select(plan, self.store.done_keys(self.run_id))
         self.store.mark_running(self.run_id)
         session = _Session(self, pending, execute, role, last)
-        cancelled = await session.run_workers()
+        with frozen_heap():
+            cancelled = await session.run_workers()
         status = session.finish()
-        if session.fatal is not None:
-            raise session.fatal
-        if session.crash is not None:
-            raise session.crash
+        if (failure := session.fatal or session.crash) is not None:
+            raise failure
         if cancelled:
             raise asyncio.CancelledError
         return RunOutcome(
