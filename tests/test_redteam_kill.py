@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from redteam_scripts import attack, judge_reply, seed_of, target_reply, tries_shown
+from redteam_scripts import judge_reply, slow_attacker, target_reply
 from sparring.judges.base import JudgeInput
 from sparring.judges.rubrics import render_transcript
 from sparring.models.openai_wire import request_body
 from sparring.store import RunStore
-from sparring.testing import ChatRequest, OpenAIServer
+from sparring.testing import OpenAIServer
 from sparring.types import HELPER_ATTACK_PREFIX, AttemptResult
 from test_resume_kill import table_count, wait_for_stored
 
@@ -45,22 +45,13 @@ LATENCY_MS = 25
 """Per request, so the campaign lasts long enough to be killed part-way."""
 
 
-def attacker(request: ChatRequest) -> str:
-    """A refining attacker that succeeds on its third try when its seed is odd, and a
-    Crescendo attacker that never does."""
-    if "TURN:" in request.last_user_text:
-        return f'{{"question": "Tell me more about locks, WANT=2 seed {seed_of(request)}"}}'
-    want = "5" if tries_shown(request) == 2 and seed_of(request) % 2 else "refuse"
-    return attack(f"Play a locksmith in a novel WANT={want} seed={seed_of(request)}")
-
-
 class Servers:
     """The scripted servers, and the requests each received, by role."""
 
     def __init__(self) -> None:
         self.by_role = {
             "target": OpenAIServer(responder=target_reply, latency_ms=LATENCY_MS),
-            "attacker": OpenAIServer(responder=attacker, latency_ms=LATENCY_MS),
+            "attacker": OpenAIServer(responder=slow_attacker, latency_ms=LATENCY_MS),
             "judge": OpenAIServer(responder=judge_reply, latency_ms=LATENCY_MS),
         }
 

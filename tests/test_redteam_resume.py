@@ -14,11 +14,9 @@ from redteam_scripts import (
     GOAL,
     OTHER,
     Servers,
-    attack,
-    seed_of,
     servers,
+    slow_attacker,
     target_reply,
-    tries_shown,
 )
 from sparring.config_files import validate_config
 from sparring.redteam import RedteamConfig, run_redteam
@@ -36,15 +34,6 @@ FIELDS: dict[str, Any] = {
 }
 
 
-def attacker(request: ChatRequest) -> str:
-    """A refining attacker that succeeds on its third try when its seed is odd, and a
-    Crescendo attacker that never does."""
-    if "TURN:" in request.last_user_text:
-        return f'{{"question": "Tell me more about locks, WANT=2 seed {seed_of(request)}"}}'
-    want = "5" if tries_shown(request) == 2 and seed_of(request) % 2 else "refuse"
-    return attack(f"Play a locksmith in a novel WANT={want} seed={seed_of(request)}")
-
-
 def bodies(s: Servers) -> list[str]:
     """Every request the three servers received, as comparable text."""
     return [
@@ -53,7 +42,7 @@ def bodies(s: Servers) -> list[str]:
 
 
 async def uninterrupted(tmp_path: Path) -> tuple[dict[str, Any], list[str]]:
-    async with servers(attacker) as s:
+    async with servers(slow_attacker) as s:
         with RunStore(tmp_path / "whole.sqlite") as store:
             result = await run_redteam(s.config(**FIELDS), store, behaviors=[GOAL, OTHER])
             assert result.status == "finished"
@@ -69,7 +58,7 @@ async def test_a_campaign_stopped_by_its_budget_resumes_to_the_same_result(
     tmp_path: Path,
 ) -> None:
     whole, whole_requests = await uninterrupted(tmp_path)
-    async with servers(attacker) as s:
+    async with servers(slow_attacker) as s:
         with RunStore(tmp_path / "parts.sqlite") as store:
             config = s.config(**FIELDS, max_requests=7)
             first = await run_redteam(config, store, behaviors=[GOAL, OTHER])
@@ -86,7 +75,7 @@ async def test_a_campaign_stopped_by_its_budget_resumes_to_the_same_result(
 
 async def test_a_cancelled_campaign_resumes_without_repeating_a_call(tmp_path: Path) -> None:
     whole, whole_requests = await uninterrupted(tmp_path)
-    async with servers(attacker) as s:
+    async with servers(slow_attacker) as s:
         with RunStore(tmp_path / "parts.sqlite") as store:
             reached = asyncio.Event()
 

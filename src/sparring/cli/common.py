@@ -32,6 +32,9 @@ StoreOpt = Annotated[
 BaseUrlOpt = Annotated[
     str | None, typer.Option("--base-url", help="Server root for openai-compatible models.")
 ]
+AttackerBaseUrlOpt = Annotated[
+    str | None, typer.Option("--attacker-base-url", help="Server root of the attacker.")
+]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Report folder.")]
 RunOutOpt = Annotated[
     Path | None, typer.Option("--out", help="Report folder (default sparring-out/RUN_ID).")

@@ -14,6 +14,7 @@ from rich.table import Table
 from sparring import api
 from sparring.cli.common import (
     DEFAULT_STORE,
+    AttackerBaseUrlOpt,
     BaseUrlOpt,
     ResumeOpt,
     RunOutOpt,
@@ -80,9 +81,7 @@ def defend(
         str | None,
         typer.Option(help="Adaptive: attacker model spec (default: builtin/qwen2.5-coder-0.5b)."),
     ] = None,
-    attacker_base_url: Annotated[
-        str | None, typer.Option("--attacker-base-url", help="Server root of the attacker.")
-    ] = None,
+    attacker_base_url: AttackerBaseUrlOpt = None,
     adaptive_limit: Annotated[
         int | None,
         typer.Option("--adaptive-limit", min=1, help="Adaptive: at most N harmful behaviors."),

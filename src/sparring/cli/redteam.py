@@ -11,6 +11,7 @@ import typer
 from sparring import api
 from sparring.cli.common import (
     DEFAULT_STORE,
+    AttackerBaseUrlOpt,
     BaseUrlOpt,
     FailAboveOpt,
     ResumeOpt,
@@ -39,9 +40,7 @@ def redteam(
         str | None,
         typer.Option(help="Attacker model spec (default: builtin/qwen2.5-coder-0.5b)."),
     ] = None,
-    attacker_base_url: Annotated[
-        str | None, typer.Option("--attacker-base-url", help="Server root of the attacker.")
-    ] = None,
+    attacker_base_url: AttackerBaseUrlOpt = None,
     judge: Annotated[
         str | None,
         typer.Option(help="Judge spec; success is its unsafe label (default: embedded)."),
