@@ -60,3 +60,12 @@ def merge_fields(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, A
         else:
             merged[name] = value
     return merged
+
+
+def split_commas(value: Any) -> Any:
+    """A comma string (``pair,tap``; ``--attack-option NAME.positions=start,end``) as a list
+    of its stripped, non-empty parts; anything else as it is (for ``mode="before"``
+    validators)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value

@@ -155,14 +155,6 @@ def app_prompt(
     return AttackPrompt(messages=messages, meta=details)
 
 
-def split_commas(value: Any) -> Any:
-    """A comma string (``--attack-option NAME.positions=start,end``) as a list of its
-    stripped parts; anything else as it is."""
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
-
-
 class AppAttack(Attack[OptionsT]):
     """An attack whose success an exact check decides (``checked``)."""
 

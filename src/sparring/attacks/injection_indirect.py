@@ -29,9 +29,9 @@ from sparring.attacks.application import (
     app_prompt,
     phrase_for,
     scenario,
-    split_commas,
 )
 from sparring.attacks.base import AttackContext, AttackPrompt, behavior_rng, register
+from sparring.config_files import split_commas
 from sparring.data.bipia import attack_instructions
 from sparring.data.garak import payloads
 from sparring.data.locations import data_dir

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import Field, field_serializer, field_validator
 
 from sparring.attacks import AttackChoice
-from sparring.config_files import merge_fields, read_yaml, validate_config
+from sparring.config_files import merge_fields, read_yaml, split_commas, validate_config
 from sparring.defenses.registry import GuardChoice, Stack, parse_stack, stack_label, with_options
 from sparring.errors import ConfigError
 from sparring.judges import JudgeOptions
@@ -102,16 +102,12 @@ class DefendConfig(Frozen):
     @field_validator("benign_suites", "adaptive", mode="before")
     @classmethod
     def _split_names(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
+        return split_commas(value)
 
     @field_validator("attacks", mode="before")
     @classmethod
     def _split_attacks(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
+        return split_commas(value)
 
     @field_validator("adaptive")
     @classmethod

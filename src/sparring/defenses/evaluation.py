@@ -34,7 +34,7 @@ from sparring.defenses.adaptive import build_attacker, run_adaptive
 from sparring.defenses.config import BASELINE, DefendConfig
 from sparring.defenses.kit import GuardKit
 from sparring.defenses.model import DefendedModel
-from sparring.engine import Budget, Engine, target_executor
+from sparring.engine import limited_engine, target_executor
 from sparring.errors import ConfigError
 from sparring.judges import resolve_judge
 from sparring.models import resolve_model
@@ -147,13 +147,7 @@ async def run_defend(
         plan = await build_plan(scan_config, behaviors, attacks)
         run_id = _open_run(config, store, resume, behaviors, judge.id, arms)
         started = time.monotonic()
-        engine = Engine(
-            store,
-            run_id,
-            concurrency=config.concurrency,
-            budget=Budget(max_requests=config.max_requests, time_limit_s=config.time_limit_s),
-            progress=progress,
-        )
+        engine = limited_engine(store, run_id, config, progress=progress)
         by_id = {b.id: b for b in behaviors}
         executors = {label: target_executor(model, [judge], by_id) for label, model in arms.items()}
         size = ROUND_SLOTS * config.concurrency

@@ -7,7 +7,17 @@ Ctrl-C, progress and resume.
 
 from sparring.engine.budget import Budget
 from sparring.engine.executor import Executor, model_executor, target_executor
+from sparring.engine.limits import RunLimits, limited_engine
 from sparring.engine.outcome import RunOutcome
 from sparring.engine.runner import Engine
 
-__all__ = ["Budget", "Engine", "Executor", "RunOutcome", "model_executor", "target_executor"]
+__all__ = [
+    "Budget",
+    "Engine",
+    "Executor",
+    "RunLimits",
+    "RunOutcome",
+    "limited_engine",
+    "model_executor",
+    "target_executor",
+]

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from sparring.attacks import ATTACKS
-from sparring.config_files import merge_fields, read_yaml, validate_config
+from sparring.config_files import merge_fields, read_yaml, split_commas, validate_config
 from sparring.errors import ConfigError
 from sparring.judges.registry import JudgeOptions
 from sparring.judges.resolve import DEFAULT_JUDGE
@@ -99,9 +99,7 @@ class RedteamConfig(Frozen):
     @field_validator("methods", "arms", mode="before")
     @classmethod
     def _split_names(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(name.strip() for name in value.split(",") if name.strip())
-        return value
+        return split_commas(value)
 
     @field_validator("methods", "arms")
     @classmethod

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sparring.engine import Budget, Engine, model_executor, target_executor
+from sparring.engine import limited_engine, model_executor, target_executor
 from sparring.errors import ConfigError, StageStopped
 from sparring.judges import Judge, resolve_judge
 from sparring.models import ChatModel, resolve_model
@@ -151,13 +151,7 @@ async def _campaign(
     done = store.steps(run_id)
     if done:
         say(f"resuming {run_id}: {len(done)} episodes or steps already stored")
-    engine = Engine(
-        store,
-        run_id,
-        concurrency=config.concurrency,
-        budget=Budget(max_requests=config.max_requests, time_limit_s=config.time_limit_s),
-        progress=False,
-    )
+    engine = limited_engine(store, run_id, config, progress=False)
     calls = Calls(
         engine,
         model_executor(models.attacker, store=store),

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from sparring.attacks import ATTACKS, FAMILIES, AttackChoice
-from sparring.config_files import merge_fields, read_yaml, validate_config
+from sparring.config_files import merge_fields, read_yaml, split_commas, validate_config
 from sparring.data.suites import suite_attacks
 from sparring.errors import ConfigError
 from sparring.judges.registry import DEFAULT_BAND, JudgeOptions
@@ -181,8 +181,7 @@ def concurrency_line(config: ScanConfig) -> str:
 def _attack_entries(value: Any) -> Any:
     """A comma string of attack names as a list of names, family patterns expanded (see
     ``expand_pattern``); a list has its patterns expanded; anything else as it is."""
-    if isinstance(value, str):
-        value = [a.strip() for a in value.split(",") if a.strip()]
+    value = split_commas(value)
     if not isinstance(value, (list, tuple)):
         return value
     entries: list[Any] = []

@@ -7,7 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sparring.attacks import Attack, HelperError, HelperRequest
-from sparring.engine import Budget, Engine, RunOutcome, model_executor, target_executor
+from sparring.engine import (
+    RunOutcome,
+    limited_engine,
+    model_executor,
+    target_executor,
+)
 from sparring.judges import resolve_judge
 from sparring.models import resolve_model
 from sparring.scan.config import ScanConfig, concurrency_line, judge_settings
@@ -91,13 +96,7 @@ async def run_scan(
             store.forget_errors(run_id)  # so the attempts that failed before run again
         if say is not None:
             say(concurrency_line(config))
-        engine = Engine(
-            store,
-            run_id,
-            concurrency=config.concurrency,
-            budget=Budget(max_requests=config.max_requests, time_limit_s=config.time_limit_s),
-            progress=progress,
-        )
+        engine = limited_engine(store, run_id, config, progress=progress)
         helper_outcome = None
         if helper is not None and requests:
             helper_outcome = await engine.run(
