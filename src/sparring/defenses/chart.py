@@ -226,9 +226,10 @@ def calls_cell(calls: float | None) -> str:
     return "-" if calls is None else f"{calls:.2f}"
 
 
-def _row(arm: ArmResult) -> str:
-    cells = (
-        f"{arm.label}{' ★' if arm.pareto else ''}",
+def measure_cells(arm: ArmResult) -> tuple[str, ...]:
+    """The arm's measured cells, as the console and the HTML table show them: ASR and its
+    change, over-refusal and its change, blocked shares, latency ratio, calls per request."""
+    return (
         rate_cell(arm.asr.rate),
         change_cell(arm.asr_change),
         rate_cell(arm.over_refusal.rate),
@@ -236,9 +237,12 @@ def _row(arm: ArmResult) -> str:
         f"{pct(arm.blocked_harmful.value)} / {pct(arm.blocked_benign.value)}",
         ratio_cell(arm.latency_ratio),
         calls_cell(arm.calls_per_request),
-        arm.cost,
-        arm.tradeoff,
     )
+
+
+def _row(arm: ArmResult) -> str:
+    label = f"{arm.label}{' ★' if arm.pareto else ''}"
+    cells = (label, *measure_cells(arm), arm.cost, arm.tradeoff)
     body = "".join(f"<td>{escape(text)}</td>" for text in cells)
     return f'<tr class="{"pareto" if arm.pareto else ""}">{body}</tr>'
 

@@ -18,14 +18,11 @@ from sparring.defenses.changes import Change
 from sparring.defenses.chart import (
     ADAPTIVE_COLUMNS,
     adaptive_cells,
-    calls_cell,
-    change_cell,
-    ratio_cell,
+    measure_cells,
     render_html,
 )
 from sparring.defenses.tally import ArmResult, DefendSummary
 from sparring.report import write_private
-from sparring.report.formatting import pct, rate_cell
 from sparring.stats import Rate
 
 JSON_VERSION = 1
@@ -71,13 +68,7 @@ def render_console(summary: DefendSummary, console: Console) -> None:
     for arm in summary.arms:
         table.add_row(
             markup_escape(arm.label),
-            rate_cell(arm.asr.rate),
-            change_cell(arm.asr_change),
-            rate_cell(arm.over_refusal.rate),
-            change_cell(arm.over_refusal_change),
-            f"{pct(arm.blocked_harmful.value)} / {pct(arm.blocked_benign.value)}",
-            ratio_cell(arm.latency_ratio),
-            calls_cell(arm.calls_per_request),
+            *measure_cells(arm),
             "★" if arm.pareto else "",
         )
     console.print(table)
