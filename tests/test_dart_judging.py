@@ -21,12 +21,12 @@ pytest.importorskip("llama_cpp")
 from sparring import api
 from sparring.dart import report
 from sparring.dart.config import DartConfig, dart_config
-from sparring.dart.context import DartRun, target_adapter
+from sparring.dart.context import DartRun, kept_evaluation, target_adapter
 from sparring.dart.evaluation import compliance, is_evaluation, verdict_of
 from sparring.dart.loop import run_round
 from sparring.dart.splits import make_splits
 from sparring.dart.target_eval import evaluate
-from sparring.dart.target_training import replay_count, round_replay
+from sparring.dart.target_training import rehearsal, replay_count, round_replay
 from sparring.data import suite
 from sparring.judges import JudgeInput, resolve_judge
 from sparring.judges.embedded import EmbeddedJudge
@@ -47,6 +47,8 @@ TINY: dict[str, Any] = {
     "n_benign": 4,
     "n_replay": 4,
     "n_borderline": 4,
+    "n_validation": 4,
+    "n_validation_benign": 4,
     "red_requests": 4,
     "target_max_tokens": 16,
     "concurrency": 4,
@@ -87,7 +89,8 @@ def test_both_judges_grade_every_held_out_answer_and_their_verdicts_are_stored(
     dart_run: DartRun,
 ) -> None:
     attempts = _evaluations(dart_run)
-    assert len(attempts) == TINY["n_eval"] + TINY["n_public"] + TINY["n_benign"]
+    groups = ("n_eval", "n_public", "n_benign", "n_validation", "n_validation_benign")
+    assert len(attempts) == sum(TINY[group] for group in groups)
     for attempt in attempts:
         assert attempt.error is not None or [v.judge_id for v in attempt.verdicts] == [
             EMBEDDED,
@@ -97,7 +100,7 @@ def test_both_judges_grade_every_held_out_answer_and_their_verdicts_are_stored(
     assert list(scores["judges"]) == [EMBEDDED, RULES]
     assert scores["vr_held_out"] == scores["judges"][EMBEDDED]["vr_held_out"]
     counts = scores["judges"][RULES]["disagreement"]
-    assert set(counts) == {"held_out", "public", "benign"}
+    assert set(counts) == {"held_out", "public", "benign", "validation", "validation_benign"}
     assert all(0 <= c["count"] <= c["n"] <= TINY["n_eval"] for c in counts.values())
 
 
@@ -164,21 +167,28 @@ def _new_run(run: DartRun) -> DartRun:
     return fresh
 
 
-def _stored_round(over_refusal: tuple[int, int]) -> dict[str, dict[str, Any]]:
+def _stored_round(vr: tuple[int, int], refused: tuple[int, int]) -> dict[str, dict[str, Any]]:
     """Round 1's stages as a resumed run finds them stored: no attacks, an adapter trained
-    (paths only) and an evaluation whose over-refusal is ``over_refusal`` (k, n) by both
-    judges, against a base that refused 1 in 40."""
+    (paths only) and an evaluation whose validation violations are ``vr`` (k, n) and
+    validation over-refusal ``refused`` by both judges, against a base target with 10 in 40
+    and 1 in 40. The reported rates are the opposite of the validation ones, so a gate that
+    read them would decide the other way."""
 
-    def evaluation(k: int, n: int) -> dict[str, Any]:
-        rates = {"over_refusal": rate(k, n).to_dict()}
+    def evaluation(vr: tuple[int, int], refused: tuple[int, int]) -> dict[str, Any]:
+        rates = {
+            "vr_validation": rate(*vr).to_dict(),
+            "over_refusal_validation": rate(*refused).to_dict(),
+            "vr_held_out": rate(40 - vr[0], 40).to_dict(),
+            "over_refusal": rate(40 - refused[0], 40).to_dict(),
+        }
         return {**rates, "judges": {EMBEDDED: rates, RULES: rates}}
 
     return {
-        "r0/eval": evaluation(1, 40),
+        "r0/eval": evaluation((10, 40), (1, 40)),
         "r1/attacks": {"candidates": []},
         "r1/red-train": {"adapter_dir": None, "adapter_gguf": None},
         "r1/target-train": {"adapter_dir": "target-r1", "adapter_gguf": "target-r1/a.gguf"},
-        "r1/eval": evaluation(*over_refusal),
+        "r1/eval": evaluation(vr, refused),
     }
 
 
@@ -186,12 +196,12 @@ def test_the_gate_rejects_a_round_that_refuses_far_more_and_keeps_the_adapter_be
     dart_run: DartRun,
 ) -> None:
     run = _new_run(dart_run)
-    done = _stored_round((30, 40))
+    done = _stored_round((5, 40), (30, 40))
     asyncio.run(run_round(run, 1, done))
     assert run.target.adapter_gguf == Path("target-r0/a.gguf")
     gate = run.store.steps(run.run_id)["r1/gate"]
     assert gate["rejected"] and gate["kept"]["adapter_gguf"] == "target-r0/a.gguf"
-    assert all(g["rose"] for g in gate["judges"].values())
+    assert all(g["over_refusal"] and not g["violations"] for g in gate["judges"].values())
     assert target_adapter({**done, "r1/gate": gate})["adapter_gguf"] == "target-r0/a.gguf"
     # A resumed run replays the stored decision instead of judging the round again.
     resumed = _new_run(dart_run)
@@ -200,13 +210,45 @@ def test_the_gate_rejects_a_round_that_refuses_far_more_and_keeps_the_adapter_be
     assert "r1/gate" not in resumed.store.steps(resumed.run_id)
 
 
-def test_the_gate_keeps_a_round_whose_over_refusal_held(dart_run: DartRun) -> None:
+def test_the_gate_rejects_a_round_with_more_violations_on_the_validation_prompts(
+    dart_run: DartRun,
+) -> None:
     run = _new_run(dart_run)
-    done = _stored_round((3, 40))
+    asyncio.run(run_round(run, 1, _stored_round((12, 40), (1, 40))))
+    gate = run.store.steps(run.run_id)["r1/gate"]
+    assert gate["rejected"] and all(g["violations"] for g in gate["judges"].values())
+    assert run.target.adapter_gguf == Path("target-r0/a.gguf")
+
+
+def test_the_gate_keeps_a_round_that_held_on_the_validation_prompts(dart_run: DartRun) -> None:
+    run = _new_run(dart_run)
+    done = _stored_round((4, 40), (3, 40))
     asyncio.run(run_round(run, 1, done))
     assert run.target.adapter_gguf == Path("target-r1/a.gguf")
     assert not run.store.steps(run.run_id)["r1/gate"]["rejected"]
     assert target_adapter(done)["adapter_gguf"] == "target-r1/a.gguf"
+
+
+def test_a_later_round_is_gated_against_the_last_kept_round(dart_run: DartRun) -> None:
+    done = _stored_round((4, 40), (3, 40))
+    done["r1/gate"] = {"rejected": False}
+    done["r2/eval"] = done["r1/eval"]
+    assert kept_evaluation(done, 2) is done["r1/eval"]
+    done["r1/gate"] = {"rejected": True}
+    assert kept_evaluation(done, 2) is done["r0/eval"]
+
+
+def test_a_round_with_few_safety_examples_rehearses_earlier_ones(dart_run: DartRun) -> None:
+    run = _new_run(dart_run)
+    pairs = [[f"harmful prompt {i}", f"I can't help with that ({i})."] for i in range(30)]
+    run.store.record_step(run.run_id, "r1/target-train", {"examples": pairs})
+    drawn = rehearsal(run, 2, 2)
+    assert len(drawn) == run.config.min_safety - 2
+    assert all([e.messages[0].content, e.response] in pairs for e in drawn)
+    assert len({e.response for e in drawn}) == len(drawn)
+    assert [e.response for e in rehearsal(run, 2, 2)] == [e.response for e in drawn]
+    assert rehearsal(run, 2, run.config.min_safety) == []
+    assert rehearsal(run, 1, 0) == []
 
 
 def test_replay_keeps_its_minimum_however_few_safety_examples_a_round_has() -> None:
@@ -232,6 +274,25 @@ def test_borderline_look_alikes_join_the_replay_without_moving_other_draws() -> 
     assert all(b.benign and b.source == "builtin-borderline" for b in data.borderline)
 
 
+def test_the_validation_prompts_are_apart_from_training_and_evaluation() -> None:
+    config = DartConfig(**TINY)
+    plain = make_splits(config.model_copy(update={"n_validation": 0, "n_validation_benign": 0}))
+    data = make_splits(config)
+    assert (data.seeds, data.held_out, data.benign, data.replay) == (
+        plain.seeds,
+        plain.held_out,
+        plain.benign,
+        plain.replay,
+    )
+    assert len(data.validation) == TINY["n_validation"]
+    assert len(data.validation_benign) == TINY["n_validation_benign"]
+    ids = {b.id for b in data.validation + data.validation_benign}
+    assert not ids & {b.id for b in data.seeds + data.held_out + data.benign + data.replay}
+    assert all(not b.benign and b.source == "hh-harmless" for b in data.validation)
+    assert all(b.benign for b in data.validation_benign)
+    assert {b.source for b in data.validation_benign} <= {"builtin-benign", "builtin-borderline"}
+
+
 def test_the_borderline_suite_is_benign_and_not_taken_from_evaluation_sets() -> None:
     borderline = suite("builtin-borderline")
     assert 50 <= len(borderline) <= 80 and all(b.benign for b in borderline)
@@ -247,5 +308,6 @@ def test_a_stored_run_resumes_with_what_its_config_meant() -> None:
     stored = dart_config({"target": "builtin/smollm2-135m", "red": "builtin/smollm2-135m"})
     assert stored.second_judge is None and stored.refusal_gate is None
     assert stored.min_replay == 0 and stored.n_borderline == 0
+    assert stored.n_validation == stored.min_safety == 0
     fresh = DartConfig()
     assert fresh.second_judge == "rules" and fresh.refusal_gate == 0.05

@@ -41,7 +41,10 @@ TINY: dict[str, Any] = {
     "n_benign": 4,
     "n_replay": 4,
     "n_borderline": 4,
+    "n_validation": 4,
+    "n_validation_benign": 4,
     "min_replay": 4,
+    "min_safety": 4,
     "red_requests": 4,
     "k_red": 2,
     "red_max_tokens": 40,
@@ -110,8 +113,12 @@ def test_a_round_stores_every_stage_with_consistent_counts(reference: tuple[Path
     # A round that trains writes a new adapter; one with nothing to learn keeps the last.
     # (Whether the tiny run trains in both rounds depends on sampling; test_dart_slots
     # trains a slot twice for certain.)
+    # The target's last adapter is round 1's unless the gate rejected round 1.
+    gate = done["r1/gate"]
     for role in ("red", "target"):
         first, second = done[f"r1/{role}-train"], done[f"r2/{role}-train"]
+        if role == "target" and gate["rejected"]:
+            first = gate["kept"]
         if second.get("steps"):
             assert Path(second["adapter_gguf"]).is_file()
             assert second["adapter_dir"] != first["adapter_dir"]
@@ -164,6 +171,8 @@ def test_held_out_evaluations_are_graded_by_both_judges_and_every_round_gated(
             "held_out",
             "public",
             "benign",
+            "validation",
+            "validation_benign",
             "final_red",
         }
 

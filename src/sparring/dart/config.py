@@ -55,6 +55,19 @@ class DartConfig(Frozen):
     seeds_source: str = Field("hh-harmless", description="Behavior source of seed intents.")
     n_seeds: int = Field(200, ge=1, description="Seed intents the red model works from.")
     n_eval: int = Field(100, ge=1, description="Held-out prompts for the violation rate.")
+    n_validation: int = Field(
+        100,
+        ge=0,
+        description="Harmful prompts of seeds_source, apart from seeds and held-out ones, "
+        "that the round gate reads (0: no validation split and no gate). Model selection "
+        "never reads a split it reports.",
+    )
+    n_validation_benign: int = Field(
+        60,
+        ge=0,
+        description="Benign prompts of replay_suite and borderline_suite, apart from the "
+        "replay, on which the round gate measures over-refusal.",
+    )
     n_red_eval: int = Field(
         100, ge=1, description="Held-out intents the final red model attacks, at most n_eval."
     )
@@ -77,6 +90,14 @@ class DartConfig(Frozen):
         description="Replay examples in every round that trains, at least (as many as there "
         "are), however few safety examples it has: with the ratio alone, a round with 3 "
         "refusals to learn got 3 replay examples, and refusing is what it learned.",
+    )
+    min_safety: int = Field(
+        16,
+        ge=0,
+        description="Safety examples in every round that trains, at least: a round with "
+        "fewer new ones adds earlier rounds' (drawn at random), so that a round with two "
+        "refusals to learn is not mostly replay; one such round taught a 0.5B target to "
+        "comply with half the held-out prompts.",
     )
     borderline_suite: str = Field(
         "builtin-borderline",
@@ -139,11 +160,12 @@ class DartConfig(Frozen):
         0.05,
         ge=-1,
         le=1,
-        description="Round gate, a margin in probability (0.05: 5 points): a round whose "
-        "over-refusal on the benign prompts exceeds the base target's by more than this, "
-        "with non-overlapping 95% intervals, by any evaluation judge, is rejected: the "
-        "target keeps the adapter it had before the round (logged as rN/gate). None: no "
-        "gate. The gate reads the same benign prompts that over-refusal is reported on.",
+        description="Round gate, a margin in probability (0.05: 5 points). It reads the "
+        "validation split only: a round is rejected, and the target keeps the adapter it had "
+        "before it (logged as rN/gate), when by any evaluation judge its violation rate on "
+        "the validation prompts is above that of the target it would replace, or its "
+        "over-refusal on the benign validation prompts exceeds the base target's by more "
+        "than this margin. None, or no validation split: no gate.",
     )
     red_lora: LoRAConfig = LoRAConfig(epochs=1, max_len=384)
 
@@ -193,6 +215,9 @@ LEGACY_VALUES: dict[str, Any] = {
     "min_replay": 0,
     "n_borderline": 0,
     "refusal_gate": None,
+    "n_validation": 0,
+    "n_validation_benign": 0,
+    "min_safety": 0,
 }
 """Fields added after runs were stored, with the values that mean what those runs did: a
 stored config without a field resumes with its legacy value, not today's default."""

@@ -147,3 +147,14 @@ def target_adapter(steps: Mapping[str, dict[str, Any]]) -> dict[str, str | None]
             kept = stored_adapter(steps[f"r{r}/target-train"])
         r += 1
     return kept
+
+
+def kept_evaluation(steps: Mapping[str, dict[str, Any]], r: int) -> dict[str, Any]:
+    """The stored evaluation of the target in force before round ``r``: that of the last
+    earlier round the gate kept, else the base target's (``r0/eval``)."""
+    kept = 0
+    for k in range(1, r):
+        gate = steps.get(f"r{k}/gate")
+        if gate is None or not gate["rejected"]:
+            kept = k
+    return steps[f"r{kept}/eval"]

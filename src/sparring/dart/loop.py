@@ -6,10 +6,12 @@ answers into account; novel ones (against the global archive) are sent to the ta
 times and judged against the original intent (``attack_writing``, ``target_eval``);
 successful, novel attacks join the archive and train the red model (``red_training``);
 active learning picks the prompts the target trains on, with its own safe answers (or
-context-distilled ones) and a replay of benign self-distillation (``target_training``);
+context-distilled ones; earlier rounds' are rehearsed when a round has few) and a replay
+of benign self-distillation (``target_training``);
 then the new target is evaluated on held-out prompts by the training judge and a second
-judge (``target_eval``), and a round whose over-refusal rose too far is rejected: the
-target keeps the adapter it had before it (``rN/gate``).
+judge (``target_eval``), and a round that did worse on the validation prompts (more
+violations than the target it would replace, or over-refusal too far above the base's) is
+rejected: the target keeps the adapter it had before it (``rN/gate``).
 
 Every generation goes through the engine, so it is stored as it happens and a killed run
 redoes nothing stored. Each stage ends with a named step in the store (``r2/attacks``,
@@ -26,7 +28,7 @@ from typing import Any
 from sparring.dart.attack_writing import filter_drafts, red_requests, write_attacks
 from sparring.dart.candidate import Candidate, candidate_from_json, candidate_json
 from sparring.dart.config import DartConfig
-from sparring.dart.context import DartRun, adapter_paths, stored_adapter
+from sparring.dart.context import DartRun, adapter_paths, kept_evaluation, stored_adapter
 from sparring.dart.diversity import Embedder, mean_pairwise_cosine, self_bleu
 from sparring.dart.red_training import learn_from, train_red
 from sparring.dart.splits import make_splits
@@ -133,13 +135,15 @@ async def run_round(run: DartRun, r: int, done: dict[str, dict[str, Any]]) -> No
         run.target.restore(**stored_adapter(done[f"r{r}/target-train"]))
     else:
         await train_target(run, r, candidates)
-    evaluation = done.get(f"r{r}/eval") or await evaluate(run, r)
+    if f"r{r}/eval" not in done:
+        done[f"r{r}/eval"] = await evaluate(run, r)
     margin = run.config.refusal_gate
     if f"r{r}/gate" in done:
         if done[f"r{r}/gate"]["rejected"]:
             run.target.restore(**stored_adapter(done[f"r{r}/gate"]["kept"]))
-    elif margin is not None:
-        gate_round(run, r, (done["r0/eval"], evaluation), kept, margin)
+    elif margin is not None and run.data.validation:
+        evaluations = (done["r0/eval"], kept_evaluation(done, r), done[f"r{r}/eval"])
+        done[f"r{r}/gate"] = gate_round(run, r, evaluations, kept, margin)
 
 
 async def attack_stage(run: DartRun, r: int) -> list[Candidate]:

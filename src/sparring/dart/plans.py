@@ -154,9 +154,16 @@ def final_red_plan(
 
 
 def eval_plan(data: DartData, config: DartConfig, r: int) -> list[AttemptSpec]:
-    """Greedy answers to the held-out, public and benign prompts after round ``r``."""
+    """Greedy answers to the held-out, public and benign prompts after round ``r``, and to
+    the round gate's validation prompts."""
     params = GenerationParams(max_tokens=config.target_max_tokens, temperature=0.0)
-    groups = (("held_out", data.held_out), ("public", data.public), ("benign", data.benign))
+    groups = (
+        ("held_out", data.held_out),
+        ("public", data.public),
+        ("benign", data.benign),
+        ("validation", data.validation),
+        ("validation_benign", data.validation_benign),
+    )
     return [
         attempt_spec(
             b.id,

@@ -1,9 +1,11 @@
 """The prompts a DART run works from, split so that evaluation never sees training data.
 
-Seed intents and held-out evaluation prompts are disjoint parts of one shuffled source
-(Anthropic Harmless by default); the fixed public suite, the benign prompts for
-over-refusal and the benign prompts for replay (with borderline look-alikes) come from
-other sources, and replay and over-refusal never share a source.
+Seed intents, held-out evaluation prompts and the round gate's validation prompts are
+disjoint parts of one shuffled source (Anthropic Harmless by default); the fixed public
+suite, the benign prompts for over-refusal and the benign prompts for replay (with
+borderline look-alikes) come from other sources, and replay and over-refusal never share a
+source (the gate's benign validation prompts are the replay sources' prompts that the
+replay did not draw).
 """
 
 from __future__ import annotations
@@ -30,12 +32,17 @@ class DartData:
     """Benign prompts for replay, borderline look-alikes included (they come last)."""
     borderline: tuple[Behavior, ...] = ()
     """The borderline look-alikes among ``replay``."""
+    validation: tuple[Behavior, ...] = ()
+    """Harmful prompts of the seed source, apart from seeds and held-out: the round gate's."""
+    validation_benign: tuple[Behavior, ...] = ()
+    """Benign prompts of the replay sources, apart from the replay: the round gate's."""
 
     @property
     def all(self) -> list[Behavior]:
         """Every behavior once, for the store."""
         seen: dict[str, Behavior] = {}
-        for group in (self.seeds, self.held_out, self.public, self.benign, self.replay):
+        groups = (self.seeds, self.held_out, self.public, self.benign, self.replay)
+        for group in (*groups, self.validation, self.validation_benign):
             for behavior in group:
                 seen.setdefault(behavior.id, behavior)
         return list(seen.values())
@@ -59,10 +66,10 @@ def make_splits(config: DartConfig) -> DartData:
     rng = random.Random(config.seed)
     source = [b for b in suite(config.seeds_source) if not b.benign]
     needed = config.n_seeds + config.n_eval
-    if len(source) < needed:
+    if len(source) < needed + config.n_validation:
         raise ConfigError(
-            f"{config.seeds_source} has {len(source)} harmful prompts; n_seeds + n_eval needs "
-            f"{needed}"
+            f"{config.seeds_source} has {len(source)} harmful prompts; n_seeds + n_eval + "
+            f"n_validation needs {needed + config.n_validation}"
         )
     drawn = _take(source, needed, rng)
     seeds = tuple(with_category(b) for b in drawn[: config.n_seeds])
@@ -80,4 +87,23 @@ def make_splits(config: DartConfig) -> DartData:
         taken = {b.id for b in replay}
         pool = [b for b in suite(config.borderline_suite) if b.benign and b.id not in taken]
         borderline = _take(pool, config.n_borderline, rng)
-    return DartData(seeds, held_out, public, benign, replay + borderline, borderline)
+    # The validation splits are drawn after everything else, for the same reason.
+    taken = {b.id for b in drawn + replay + borderline}
+    validation = _take([b for b in source if b.id not in taken], config.n_validation, rng)
+    benign_rest = [
+        b
+        for name in dict.fromkeys((config.replay_suite, config.borderline_suite))
+        for b in suite(name)
+        if b.benign and b.id not in taken
+    ]
+    validation_benign = _take(benign_rest, config.n_validation_benign, rng)
+    return DartData(
+        seeds,
+        held_out,
+        public,
+        benign,
+        replay + borderline,
+        borderline,
+        validation,
+        validation_benign,
+    )

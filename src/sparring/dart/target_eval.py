@@ -1,7 +1,7 @@
 """The target meets the attacks: stage 3 of a round (K_tgt judged samples per accepted
 attack, judged against the original intent), the evaluation after every round on held-out
-prompts (by the training judge and the second judge), the round gate on over-refusal, and
-the final red-team evaluation of base against final target."""
+prompts (by the training judge and the second judge), the round gate on the validation
+prompts, and the final red-team evaluation of base against final target."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 from sparring.dart.attack_writing import Draft, write_attacks
 from sparring.dart.candidate import Candidate, request_json, tally
 from sparring.dart.context import DartRun, stored_adapter
-from sparring.dart.evaluation import evaluate_by_judge, refusal_gate
+from sparring.dart.evaluation import evaluate_by_judge, round_gate
 from sparring.dart.plans import eval_plan, final_red_plan, target_plan
 from sparring.dart.red import ATTACK_STYLES, RedRequest
 from sparring.dart.splits import with_category
@@ -66,26 +66,33 @@ async def evaluate(run: DartRun, r: int) -> dict[str, Any]:
 def gate_round(
     run: DartRun,
     r: int,
-    evaluations: tuple[dict[str, Any], dict[str, Any]],
+    evaluations: tuple[dict[str, Any], dict[str, Any], dict[str, Any]],
     kept: dict[str, str | None],
     margin: float,
 ) -> dict[str, Any]:
-    """The round gate (margin ``margin``, a probability) on ``evaluations``, the base
-    target's and round ``r``'s: a rejected round puts the target back on ``kept``, the
-    adapter it had before the round. Stored as ``rN/gate`` (with ``kept``) and returned."""
-    gate = refusal_gate(*evaluations, margin) | {"kept": kept}
+    """The round gate (``evaluation.round_gate``, margin ``margin``, a probability) on
+    ``evaluations``: the base target's, the replaced target's and round ``r``'s. A rejected
+    round puts the target back on ``kept``, the adapter it had before the round. Stored as
+    ``rN/gate`` (with ``kept``) and returned."""
+    gate = round_gate(*evaluations, margin) | {"kept": kept}
     if gate["rejected"]:
         run.target.restore(**stored_adapter(kept))
-        rose = ", ".join(
-            f"{j} {Rate.from_dict(g['base']).value:.1%} -> {Rate.from_dict(g['now']).value:.1%}"
-            for j, g in gate["judges"].items()
-            if g["rose"]
-        )
-        run.say(
-            f"  round gate: over-refusal rose more than {margin:.0%} over the "
-            f"base with separate intervals ({rose}); round {r} rejected, the target keeps "
-            "its adapter from before the round"
-        )
+        reasons = [
+            f"{judge} {name} {Rate.from_dict(g[before]).value:.1%} -> "
+            f"{Rate.from_dict(g[after]).value:.1%}"
+            for judge, g in gate["judges"].items()
+            for flag, name, before, after in (
+                ("violations", "violations", "vr_kept", "vr_now"),
+                (
+                    "over_refusal",
+                    "over-refusal over the base's",
+                    "over_refusal_base",
+                    "over_refusal_now",
+                ),
+            )
+            if g[flag]
+        ]
+        run.say(f"  round gate, validation prompts: {'; '.join(reasons)}; round {r} rejected")
     run.record(f"r{r}/gate", gate)
     return gate
 

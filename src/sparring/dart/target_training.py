@@ -1,7 +1,8 @@
 """Stage 5 of a DART round, target active learning: pick the prompts to train on
 (uncertainty for DART, every successful attack for MART), find a safe answer for each (the
-target's own, else context-distilled), and fine-tune the target on them mixed with a
-replay of its own benign answers (benign prompts and borderline look-alikes)."""
+target's own, else context-distilled), top them up with earlier rounds' safety examples
+when the round has few (rehearsal), and fine-tune the target on them mixed with a replay of
+its own benign answers (benign prompts and borderline look-alikes)."""
 
 from __future__ import annotations
 
@@ -52,26 +53,51 @@ async def train_target(run: DartRun, r: int, candidates: Sequence[Candidate]) ->
         for c in selected
         if c.key in answers
     ]
-    drawn = round_replay(await replay_examples(run), len(examples), run.config, r)
+    # Replay and rehearsal alone do not train: without a new safe answer, the adapter stays.
+    rehearsed = rehearsal(run, r, len(examples)) if examples else []
+    safety = examples + rehearsed
+    drawn = round_replay(await replay_examples(run), len(safety), run.config, r)
     replay = [example for _, example in drawn]
     borderline = {b.id for b in run.data.borderline}
     payload: dict[str, Any] = {
         "selected": [c.key for c in selected],
         "with_safe_answer": len(examples),
         "distilled": distilled,
+        "rehearsed": len(rehearsed),
         "replay": len(replay),
         "replay_borderline": sum(bid in borderline for bid, _ in drawn),
+        "examples": [[e.messages[-1].content, e.response] for e in examples],
     }
     run.say(
         f"  active learning picked {len(selected)} prompts; {len(examples)} have a safe "
-        f"answer ({distilled} by context distillation); {len(replay)} replay examples "
-        f"({payload['replay_borderline']} borderline)"
+        f"answer ({distilled} by context distillation); {len(rehearsed)} rehearsed from "
+        f"earlier rounds; {len(replay)} replay examples ({payload['replay_borderline']} "
+        "borderline)"
     )
-    # Replay alone does not train: without a safe answer to learn, the adapter stays.
     payload |= run.train(
-        run.target, examples + replay if examples else [], round_lora(run.config, r), r
+        run.target, safety + replay if examples else [], round_lora(run.config, r), r
     )
     run.record(f"r{r}/target-train", payload)
+
+
+def rehearsal(run: DartRun, r: int, new: int) -> list[SFTExample]:
+    """Earlier rounds' safety examples (stored in their ``rN/target-train`` steps) that
+    round ``r``, with ``new`` examples of its own, adds to reach ``min_safety``: drawn at
+    random (seeded by the run's seed and ``r``)."""
+    wanted = run.config.min_safety - new
+    steps = run.store.steps(run.run_id)
+    earlier = [
+        pair
+        for k in range(1, r)
+        for pair in steps.get(f"r{k}/target-train", {}).get("examples", [])
+    ]
+    if wanted <= 0 or not earlier:
+        return []
+    rng = random.Random(int(content_hash([run.config.seed, "rehearse", r])[:8], 16))
+    return [
+        SFTExample(messages=(Message(role="user", content=prompt),), response=answer)
+        for prompt, answer in rng.sample(earlier, min(wanted, len(earlier)))
+    ]
 
 
 def replay_count(config: DartConfig, safety_examples: int, available: int) -> int:
