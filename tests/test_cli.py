@@ -126,6 +126,12 @@ MISTAKES: list[tuple[list[str], int, str]] = [
     (["scan", "--behaviors", "{w}/users.csv", "--columns", "txt=prompt"], EXIT_USAGE, "txt"),
     (["scan", "--store", "{w}"], EXIT_USAGE, "is a folder"),
     (["runs", "list", "--store", "{w}/a-file.txt/runs.sqlite"], EXIT_USAGE, "a-file.txt"),
+    (["report", "base", "--store", "{w}/none.sqlite"], EXIT_USAGE, "no run store there"),
+    (["rejudge", "base", "--judge", "rules", "--store", "{w}/none.sqlite"], EXIT_USAGE, "none"),
+    (["compare", "a", "b", "--store", "{w}/none.sqlite"], EXIT_USAGE, "none.sqlite"),
+    (["dart", "report", "r", "--store", "{w}/none.sqlite"], EXIT_USAGE, "none.sqlite"),
+    (["dart", "export", "r", "--out", "{w}/x", "--store", "{w}/none.sqlite"], EXIT_USAGE, "none"),
+    (["runs", "show", "r", "--store", "{w}/none.sqlite"], EXIT_USAGE, "none.sqlite"),
     (["judge", "eval", "--data", "{w}/latin1.csv"], EXIT_USAGE, "latin1.csv"),
     (["judge", "eval", "--data", "{w}/short-row.csv"], EXIT_USAGE, "short-row.csv"),
     (["judge", "eval", "--data", "{w}/huge-header.csv"], EXIT_USAGE, "huge-header.csv"),
@@ -161,6 +167,7 @@ def test_each_mistake_gets_one_line_its_exit_code_and_leaves_the_store_alone(
     assert result.returncode == code, (result.returncode, line)
     assert needle in line, line
     assert store_state(store) == before
+    assert not (bad_files / "none.sqlite").exists()
 
 
 def test_no_command_prints_the_help_and_exits_2(tmp_path: Path) -> None:

@@ -99,7 +99,7 @@ def runs_show(
     store_path: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """Show a run's provenance and counts."""
-    with open_store(store_path) as store:
+    with open_store(store_path, existing=True) as store:
         run = store.get_run(run_id)
         attempts = store.attempts(run_id)
     errors = sum(1 for a in attempts if a.error is not None)

@@ -84,9 +84,16 @@ def check_out_dir(folder: Path) -> Path:
 
 
 @contextmanager
-def open_store(path: Path) -> Iterator[api.RunStore]:
+def open_store(path: Path, *, existing: bool = False) -> Iterator[api.RunStore]:
     """The store, closed after use; runs this process leaves ``running`` when Ctrl-C or
-    SIGTERM arrives outside the engine are marked ``interrupted`` on the way out."""
+    SIGTERM arrives outside the engine are marked ``interrupted`` on the way out. With
+    ``existing`` (commands that read stored runs) a missing store is a one-line error,
+    not a new empty file."""
+    if existing and not path.exists():
+        raise api.ConfigError(
+            f"--store {path}: no run store there; pass the --store (or SPARRING_STORE) "
+            "the run was written to"
+        )
     with api.open_store(path) as store:
         try:
             yield store

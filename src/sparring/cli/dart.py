@@ -68,7 +68,7 @@ def dart_report(
     store_path: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """Render the DART table for one or more stored runs (e.g. MART, DART, ablations)."""
-    with open_store(store_path) as store:
+    with open_store(store_path, existing=True) as store:
         for run_id in run_ids:
             store.get_run(run_id, kind="dart")
         folder = check_out_dir(out_dir or Path("sparring-out") / f"dart-{run_ids[0]}")
@@ -86,7 +86,7 @@ def dart_export(
 ) -> None:
     """Write the hardened target as a merged GGUF, its LoRA adapter and a model card; print
     the model spec that chat, scan and every other command take."""
-    with open_store(store_path) as store:
+    with open_store(store_path, existing=True) as store:
         exported = api.dart_export(store, run_id, out_dir, say=say_plain)
     # The spec alone on stdout, so a script can capture it; the note goes to stderr.
     out.print(exported.spec, markup=False, highlight=False, soft_wrap=True)

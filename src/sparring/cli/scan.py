@@ -179,7 +179,7 @@ def report(
     store_path: StoreOpt = DEFAULT_STORE,
 ) -> int:
     """Re-render the reports of a stored run (no model is queried)."""
-    with open_store(store_path) as store:
+    with open_store(store_path, existing=True) as store:
         store.get_run(run_id, kind="scan")
         folder = check_out_dir(out_dir or Path("sparring-out") / run_id)
         files, gate = api.report(
@@ -198,7 +198,7 @@ def compare(
     store_path: StoreOpt = DEFAULT_STORE,
 ) -> int:
     """Show which rates changed significantly between two runs; exit 1 on a regression."""
-    with open_store(store_path) as store:
+    with open_store(store_path, existing=True) as store:
         comparison = api.compare(store, run_a, run_b, alpha=alpha)
     api.render_comparison(comparison, out)
     if json_out is not None:
@@ -217,7 +217,7 @@ def rejudge(
     store_path: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """Re-score a stored run with another judge; verdicts are added beside the old ones."""
-    with open_store(store_path) as store:
+    with open_store(store_path, existing=True) as store:
         n = api.rejudge(store, run_id, judge, api.model_options(base_url=base_url))
         render = {"dart": "sparring dart report", "redteam": "sparring redteam --resume"}.get(
             store.get_run(run_id).kind, "sparring report"
