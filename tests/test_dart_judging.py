@@ -241,7 +241,7 @@ def test_a_later_round_is_gated_against_the_last_kept_round(dart_run: DartRun) -
 def test_a_round_with_few_safety_examples_rehearses_earlier_ones(dart_run: DartRun) -> None:
     run = _new_run(dart_run)
     pairs = [[f"harmful prompt {i}", f"I can't help with that ({i})."] for i in range(30)]
-    run.store.record_step(run.run_id, "r1/target-train", {"examples": pairs})
+    run.store.record_step(run.run_id, "r1/target-train", {"safety_examples": pairs})
     drawn = rehearsal(run, 2, 2)
     assert len(drawn) == run.config.min_safety - 2
     assert all([e.messages[0].content, e.response] in pairs for e in drawn)

@@ -108,6 +108,14 @@ def test_a_round_stores_every_stage_with_consistent_counts(reference: tuple[Path
     keys = {c["key"] for c in attacks["candidates"]}
     assert set(target["selected"]) <= keys
     assert target["with_safe_answer"] <= len(target["selected"])
+    # Its safety examples are stored for later rounds' rehearsal, beside the trainer's record.
+    assert len(target["safety_examples"]) == target["with_safe_answer"]
+    assert all(isinstance(text, str) for pair in target["safety_examples"] for text in pair)
+    second = done["r2/target-train"]
+    if 0 < second["with_safe_answer"] < TINY["min_safety"]:
+        assert second["rehearsed"] == min(
+            TINY["min_safety"] - second["with_safe_answer"], target["with_safe_answer"]
+        )
     if target["with_safe_answer"]:
         assert Path(target["adapter_gguf"]).is_file()
     # A round that trains writes a new adapter; one with nothing to learn keeps the last.

@@ -66,7 +66,7 @@ async def train_target(run: DartRun, r: int, candidates: Sequence[Candidate]) ->
         "rehearsed": len(rehearsed),
         "replay": len(replay),
         "replay_borderline": sum(bid in borderline for bid, _ in drawn),
-        "examples": [[e.messages[-1].content, e.response] for e in examples],
+        "safety_examples": [[e.messages[-1].content, e.response] for e in examples],
     }
     run.say(
         f"  active learning picked {len(selected)} prompts; {len(examples)} have a safe "
@@ -89,7 +89,7 @@ def rehearsal(run: DartRun, r: int, new: int) -> list[SFTExample]:
     earlier = [
         pair
         for k in range(1, r)
-        for pair in steps.get(f"r{k}/target-train", {}).get("examples", [])
+        for pair in steps.get(f"r{k}/target-train", {}).get("safety_examples", [])
     ]
     if wanted <= 0 or not earlier:
         return []
