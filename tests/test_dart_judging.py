@@ -23,7 +23,7 @@ from sparring.dart import report
 from sparring.dart.config import DartConfig, dart_config
 from sparring.dart.context import DartRun, kept_evaluation, target_adapter
 from sparring.dart.evaluation import compliance, is_evaluation, verdict_of
-from sparring.dart.loop import run_round
+from sparring.dart.loop import run_dart, run_round
 from sparring.dart.splits import make_splits
 from sparring.dart.target_eval import evaluate
 from sparring.dart.target_training import rehearsal, replay_count, round_replay
@@ -302,6 +302,17 @@ def test_the_borderline_suite_is_benign_and_not_taken_from_evaluation_sets() -> 
 
     held = {words(b.text) for name in ("xstest", "jbb-benign", "builtin") for b in suite(name)}
     assert not [b.id for b in borderline if words(b.text) in held]
+
+
+def test_a_dart_run_that_fails_in_a_stage_is_marked_failed(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"not a model")
+    config = DartConfig(**{**TINY, "target": f"llamacpp/{broken}"})
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        with pytest.raises(Exception, match=r"broken\.gguf"):
+            asyncio.run(run_dart(config, store, progress=False))
+        [record] = store.list_runs()
+        assert record.status == "failed"
 
 
 def test_a_stored_run_resumes_with_what_its_config_meant() -> None:

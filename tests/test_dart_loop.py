@@ -77,6 +77,8 @@ def reference(config_file: Path, tmp_path_factory: pytest.TempPathFactory) -> tu
             run_dart(load_dart_config(config_file), store, progress=False, say=lines.append)
         )
     assert any(line.startswith("round 2/2") for line in lines)
+    with RunStore(store_path) as store:
+        assert store.get_run(run_id).status == "finished"
     return store_path, run_id
 
 

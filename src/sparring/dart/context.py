@@ -88,7 +88,7 @@ class DartRun:
         if judged and evaluation and self.second_judge is not None:
             judges.append(self.second_judge)
         executor = target_executor(model, judges, self.behaviors, store=self.store)
-        outcome = await engine.run(plan, executor)
+        outcome = await engine.run(plan, executor, last=False)
         if outcome.status != "finished":
             raise StageStopped(outcome.status, self.run_id)
         wanted = {s.key for s in plan}

@@ -55,7 +55,8 @@ async def run_dart(
     Checkpoints (adapters) go under ``workdir`` (default: beside the store, in
     ``dart-checkpoints/RUN_ID``). ``say`` receives a line per stage. A run stopped by
     Ctrl-C raises StageStopped after everything finished so far is stored; calling again
-    with ``resume`` continues it.
+    with ``resume`` continues it. The run is ``running`` until its last stage is stored
+    (then ``finished``); an error in a stage marks it ``failed`` and is raised.
     """
     from sparring.judges import resolve_judge
     from sparring.text import shared_encoder
@@ -90,7 +91,14 @@ async def run_dart(
             say,
             second_judge=second,
         )
-        await run_all(run)
+        try:
+            await run_all(run)
+        except StageStopped:
+            raise
+        except Exception:
+            # The engine leaves a run ``running`` between stages; a crash must not.
+            store.finish_run(run_id, "failed")
+            raise
     finally:
         await judge.aclose()
         if second is not None:
