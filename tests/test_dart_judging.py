@@ -290,7 +290,7 @@ def test_the_validation_prompts_are_apart_from_training_and_evaluation() -> None
     assert not ids & {b.id for b in data.seeds + data.held_out + data.benign + data.replay}
     assert all(not b.benign and b.source == "hh-harmless" for b in data.validation)
     assert all(b.benign for b in data.validation_benign)
-    assert {b.source for b in data.validation_benign} <= {"builtin-benign", "builtin-borderline"}
+    assert {b.source for b in data.validation_benign} <= {"xstest", "jbb-benign"}
 
 
 def test_the_borderline_suite_is_benign_and_not_taken_from_evaluation_sets() -> None:

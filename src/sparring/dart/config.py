@@ -63,10 +63,13 @@ class DartConfig(Frozen):
         "never reads a split it reports.",
     )
     n_validation_benign: int = Field(
-        60,
+        120,
         ge=0,
-        description="Benign prompts of replay_suite and borderline_suite, apart from the "
-        "replay, on which the round gate measures over-refusal.",
+        description="Benign prompts of benign_suites, apart from the n_benign that "
+        "over-refusal is reported on, on which the round gate measures over-refusal. Prompts "
+        "of the replay's sources would not do: a round that trained on their kind kept "
+        "answering them (18 of 60 refused before and after) while its reported over-refusal "
+        "rose from 34% to 60%.",
     )
     n_red_eval: int = Field(
         100, ge=1, description="Held-out intents the final red model attacks, at most n_eval."

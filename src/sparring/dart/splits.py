@@ -4,8 +4,8 @@ Seed intents, held-out evaluation prompts and the round gate's validation prompt
 disjoint parts of one shuffled source (Anthropic Harmless by default); the fixed public
 suite, the benign prompts for over-refusal and the benign prompts for replay (with
 borderline look-alikes) come from other sources, and replay and over-refusal never share a
-source (the gate's benign validation prompts are the replay sources' prompts that the
-replay did not draw).
+source. The round gate's benign validation prompts are the over-refusal sources' prompts
+that ``benign`` did not draw: the same kind of prompt, never one the table reports.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class DartData:
     validation: tuple[Behavior, ...] = ()
     """Harmful prompts of the seed source, apart from seeds and held-out: the round gate's."""
     validation_benign: tuple[Behavior, ...] = ()
-    """Benign prompts of the replay sources, apart from the replay: the round gate's."""
+    """Benign prompts of the over-refusal sources, apart from ``benign``: the round gate's."""
 
     @property
     def all(self) -> list[Behavior]:
@@ -90,12 +90,8 @@ def make_splits(config: DartConfig) -> DartData:
     # The validation splits are drawn after everything else, for the same reason.
     taken = {b.id for b in drawn + replay + borderline}
     validation = _take([b for b in source if b.id not in taken], config.n_validation, rng)
-    benign_rest = [
-        b
-        for name in dict.fromkeys((config.replay_suite, config.borderline_suite))
-        for b in suite(name)
-        if b.benign and b.id not in taken
-    ]
+    reported = {b.id for b in benign}
+    benign_rest = [b for b in benign_pool if b.id not in reported]
     validation_benign = _take(benign_rest, config.n_validation_benign, rng)
     return DartData(
         seeds,
