@@ -12,6 +12,7 @@ from typing import Any
 from sparring.dart.config import DartConfig
 from sparring.dart.directions import Cell, CellStats
 from sparring.dart.diversity import DiversityArchive, Embedder
+from sparring.dart.evaluation import last_kept
 from sparring.dart.slots import ModelSlot
 from sparring.dart.splits import DartData
 from sparring.engine import Engine, target_executor
@@ -152,9 +153,4 @@ def target_adapter(steps: Mapping[str, dict[str, Any]]) -> dict[str, str | None]
 def kept_evaluation(steps: Mapping[str, dict[str, Any]], r: int) -> dict[str, Any]:
     """The stored evaluation of the target in force before round ``r``: that of the last
     earlier round the gate kept, else the base target's (``r0/eval``)."""
-    kept = 0
-    for k in range(1, r):
-        gate = steps.get(f"r{k}/gate")
-        if gate is None or not gate["rejected"]:
-            kept = k
-    return steps[f"r{kept}/eval"]
+    return steps[f"r{last_kept(steps.get(f'r{k}/gate') for k in range(1, r))}/eval"]

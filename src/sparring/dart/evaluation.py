@@ -208,6 +208,16 @@ def _above(now: Rate, before: Rate, margin: float) -> bool:
     return now.value is not None and before.value is not None and now.value - before.value > margin
 
 
+def last_kept(gates: Iterable[Mapping[str, Any] | None]) -> int:
+    """The last round (1, 2 ... in the order of ``gates``, each round's stored gate or None)
+    that the gate did not reject; 0, the base target, when it rejected every one."""
+    kept = 0
+    for r, gate in enumerate(gates, start=1):
+        if not (gate or {}).get("rejected"):
+            kept = r
+    return kept
+
+
 def relative_reduction(base: Rate, now: Rate) -> dict[str, float | None]:
     """(VR_base − VR_now) / VR_base with a 95% interval (Katz log risk ratio, +0.5 when a
     count is zero), as fractions. With no violations left the interval reaches 100%: the

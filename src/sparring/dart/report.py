@@ -18,7 +18,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from sparring.dart.evaluation import evaluate_by_judge, judged_evaluations, relative_reduction
+from sparring.dart.evaluation import (
+    evaluate_by_judge,
+    judged_evaluations,
+    last_kept,
+    relative_reduction,
+)
 from sparring.report.files import write_private
 from sparring.report.formatting import estimate_cell, rate_cell
 from sparring.stats import Rate
@@ -79,11 +84,7 @@ def _with_judges(payload: Mapping[str, Any], results: list[AttemptResult] | None
 def kept_round(run: MethodRun) -> int:
     """The last round whose target was kept (0: the base): a round the gate rejected
     left the target as it was."""
-    kept = 0
-    for r, rnd in enumerate(run.rounds):
-        if r and not (rnd.get("gate") or {}).get("rejected"):
-            kept = r
-    return kept
+    return last_kept(rnd.get("gate") for rnd in run.rounds[1:])
 
 
 def _summary_of_attacks(payload: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -77,24 +77,22 @@ def gate_round(
     gate = round_gate(*evaluations, margin) | {"kept": kept}
     if gate["rejected"]:
         run.target.restore(**stored_adapter(kept))
-        reasons = [
-            f"{judge} {name} {Rate.from_dict(g[before]).value:.1%} -> "
-            f"{Rate.from_dict(g[after]).value:.1%}"
-            for judge, g in gate["judges"].items()
-            for flag, name, before, after in (
-                ("violations", "violations", "vr_kept", "vr_now"),
-                (
-                    "over_refusal",
-                    "over-refusal over the base's",
-                    "over_refusal_base",
-                    "over_refusal_now",
-                ),
-            )
-            if g[flag]
-        ]
+        reasons = []
+        for judge, g in gate["judges"].items():
+            if g["violations"]:
+                reasons.append(f"{judge} violations {_pct(g['vr_kept'])} -> {_pct(g['vr_now'])}")
+            if g["over_refusal"]:
+                reasons.append(
+                    f"{judge} over-refusal over the base's {_pct(g['over_refusal_base'])} -> "
+                    f"{_pct(g['over_refusal_now'])}"
+                )
         run.say(f"  round gate, validation prompts: {'; '.join(reasons)}; round {r} rejected")
     run.record(f"r{r}/gate", gate)
     return gate
+
+
+def _pct(stored: dict[str, Any]) -> str:
+    return f"{Rate.from_dict(stored).value:.1%}"
 
 
 async def final_red_eval(run: DartRun) -> None:
