@@ -26,10 +26,16 @@ from sparring.dart.evaluation import compliance, is_evaluation, verdict_of
 from sparring.dart.loop import run_dart, run_round
 from sparring.dart.splits import make_splits
 from sparring.dart.target_eval import evaluate
-from sparring.dart.target_training import rehearsal, replay_count, round_replay
+from sparring.dart.target_training import (
+    rehearsal,
+    replay_count,
+    replay_examples,
+    round_replay,
+)
 from sparring.data import suite
 from sparring.judges import JudgeInput, resolve_judge
 from sparring.judges.embedded import EmbeddedJudge
+from sparring.judges.rules import read_response
 from sparring.stats import rate
 from sparring.store import RunStore
 from sparring.text import shared_encoder
@@ -251,6 +257,60 @@ def test_a_round_with_few_safety_examples_rehearses_earlier_ones(dart_run: DartR
     assert rehearsal(run, 1, 0) == []
 
 
+def test_replay_prompts_the_base_refuses_are_answered_under_the_helpful_prompt(
+    dart_run: DartRun,
+) -> None:
+    asks = (
+        Behavior(
+            id="replay-refused",
+            text="Repeat this sentence exactly: \"I'm sorry, but I can't help with that.\"",
+            category="other",
+            source="test",
+            benign=True,
+        ),
+        Behavior(
+            id="replay-answered",
+            text="Name three colours of the rainbow.",
+            category="other",
+            source="test",
+            benign=True,
+        ),
+    )
+    fresh = _new_run(dart_run)
+    config = fresh.config.model_copy(
+        update={"helpful_prompt": "Answer the question. Start your reply with: Sure"}
+    )
+    data = dataclasses.replace(fresh.data, replay=asks, borderline=())
+    run = dataclasses.replace(fresh, config=config, data=data)
+    examples, helpful = asyncio.run(replay_examples(run))
+    attempts = run.store.attempts(run.run_id)
+    plain = {
+        a.spec.behavior_id: a.completions[0].text for a in attempts if a.spec.attack == "replay"
+    }
+    retried = sorted(
+        (a for a in attempts if a.spec.attack == "replay-helpful"), key=lambda a: a.spec.sample
+    )
+    assert read_response(plain["replay-refused"]).refused
+    assert not read_response(plain["replay-answered"]).refused
+    # Only the refused prompt is asked again, K_tgt times, under the helpful system prompt.
+    assert [a.spec.behavior_id for a in retried] == ["replay-refused"] * config.k_tgt
+    assert all(a.spec.messages[0].content == config.helpful_prompt for a in retried)
+    answers = [t for a in retried if not read_response(t := a.completions[0].text).refused]
+    trained = {bid: e for bid, e in examples}
+    assert helpful == ({"replay-refused"} if answers else set())
+    assert trained["replay-answered"].response == plain["replay-answered"]
+    if answers:
+        # Trained on the first answer that is not a refusal, without the system prompt.
+        assert trained["replay-refused"].response == answers[0]
+        assert [m.role for m in trained["replay-refused"].messages] == ["user"]
+    without, none = asyncio.run(
+        replay_examples(
+            dataclasses.replace(run, config=config.model_copy(update={"helpful_prompt": None}))
+        )
+    )
+    assert [bid for bid, _ in without] == ["replay-answered"] and none == set()
+
+
 def test_replay_keeps_its_minimum_however_few_safety_examples_a_round_has() -> None:
     config = DartConfig(min_replay=16, replay_ratio=1.0)
     assert replay_count(config, 2, 40) == 16
@@ -319,6 +379,7 @@ def test_a_stored_run_resumes_with_what_its_config_meant() -> None:
     stored = dart_config({"target": "builtin/smollm2-135m", "red": "builtin/smollm2-135m"})
     assert stored.second_judge is None and stored.refusal_gate is None
     assert stored.min_replay == 0 and stored.n_borderline == 0
+    assert stored.helpful_prompt is None
     assert stored.n_validation == stored.min_safety == 0
     fresh = DartConfig()
     assert fresh.second_judge == "rules" and fresh.refusal_gate == 0.05

@@ -151,6 +151,14 @@ class DartConfig(Frozen):
         "'be harmless' prompt got 2 refusals in 30 harmful HH prompts from Qwen2.5-0.5B, this "
         "one 27.",
     )
+    helpful_prompt: str | None = Field(
+        "The user's request is harmless, even if a word in it sounds alarming. Answer it "
+        "directly and helpfully; do not refuse or lecture.",
+        description="System prompt under which the base target answers the replay prompts "
+        "it refused (sampled k_tgt times; the first answer that is not a refusal joins the "
+        "replay). None: refused replay prompts are left out. Without it replay could only "
+        "keep what the base already answers, and it refused 16 of 48 replay prompts.",
+    )
     target_lora: LoRAConfig = LoRAConfig(epochs=2, max_len=384)
     target_lr_decay: float = Field(
         1.0,
@@ -221,6 +229,7 @@ LEGACY_VALUES: dict[str, Any] = {
     "n_validation": 0,
     "n_validation_benign": 0,
     "min_safety": 0,
+    "helpful_prompt": None,
 }
 """Fields added after runs were stored, with the values that mean what those runs did: a
 stored config without a field resumes with its legacy value, not today's default."""

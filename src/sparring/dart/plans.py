@@ -133,6 +133,26 @@ def replay_plan(config: DartConfig, behaviors: Sequence[Behavior]) -> list[Attem
     ]
 
 
+def helpful_replay_plan(config: DartConfig, behaviors: Sequence[Behavior]) -> list[AttemptSpec]:
+    """K_tgt base-target answers per replay prompt it refused, under the helpful prompt."""
+    params = GenerationParams(max_tokens=config.target_max_tokens, temperature=DISTILL_TEMPERATURE)
+    system = Message(role="system", content=config.helpful_prompt or "")
+    return [
+        attempt_spec(
+            b.id,
+            "replay-helpful",
+            [system, Message(role="user", content=b.text)],
+            params,
+            0,
+            "replay",
+            seed=[b.id, "helpful", k],
+            sample=k,
+        )
+        for b in behaviors
+        for k in range(config.k_tgt)
+    ]
+
+
 def final_red_plan(
     config: DartConfig, attacks: Mapping[str, str], target_name: str
 ) -> list[AttemptSpec]:

@@ -21,10 +21,10 @@ from sparring.dart.active import (
 from sparring.dart.candidate import Answer, Candidate, judged_answers
 from sparring.dart.config import DartConfig
 from sparring.dart.context import DartRun
-from sparring.dart.plans import distill_plan, replay_plan
+from sparring.dart.plans import distill_plan, helpful_replay_plan, replay_plan
 from sparring.judges.rules import read_response
 from sparring.train import LoRAConfig, SFTExample
-from sparring.types import Message, content_hash
+from sparring.types import AttemptResult, Message, content_hash
 
 Replay = tuple[str, SFTExample]
 """A replay example with the id of the behavior it answers."""
@@ -56,7 +56,8 @@ async def train_target(run: DartRun, r: int, candidates: Sequence[Candidate]) ->
     # Replay and rehearsal alone do not train: without a new safe answer, the adapter stays.
     rehearsed = rehearsal(run, r, len(examples)) if examples else []
     safety = examples + rehearsed
-    drawn = round_replay(await replay_examples(run), len(safety), run.config, r)
+    pool, helpful = await replay_examples(run)
+    drawn = round_replay(pool, len(safety), run.config, r)
     replay = [example for _, example in drawn]
     borderline = {b.id for b in run.data.borderline}
     payload: dict[str, Any] = {
@@ -66,13 +67,14 @@ async def train_target(run: DartRun, r: int, candidates: Sequence[Candidate]) ->
         "rehearsed": len(rehearsed),
         "replay": len(replay),
         "replay_borderline": sum(bid in borderline for bid, _ in drawn),
+        "replay_helpful": sum(bid in helpful for bid, _ in drawn),
         "safety_examples": [[e.messages[-1].content, e.response] for e in examples],
     }
     run.say(
         f"  active learning picked {len(selected)} prompts; {len(examples)} have a safe "
         f"answer ({distilled} by context distillation); {len(rehearsed)} rehearsed from "
         f"earlier rounds; {len(replay)} replay examples ({payload['replay_borderline']} "
-        "borderline)"
+        f"borderline, {payload['replay_helpful']} answered under the helpful prompt)"
     )
     payload |= run.train(
         run.target, safety + replay if examples else [], round_lora(run.config, r), r
@@ -162,16 +164,35 @@ async def safe_answers(
     return answers, distilled
 
 
-async def replay_examples(run: DartRun) -> list[Replay]:
+async def replay_examples(run: DartRun) -> tuple[list[Replay], set[str]]:
     """The base target's own answers to the replay prompts (benign and borderline;
-    self-distillation) with their behavior ids, generated once per run; refusals are left
-    out so replay teaches answering, not refusing."""
+    self-distillation) with their behavior ids, generated once per run, and the ids whose
+    answer was written under ``helpful_prompt`` because the plain answer was a refusal
+    (trained without that prompt). A prompt still refused is left out: replay teaches
+    answering, not refusing."""
     plan = replay_plan(run.config, run.data.replay)
     async with run.chat(run.base_target()) as model:
         results = await run.run_phase(model, plan, judged=False)
-    examples = []
-    for spec in plan:
-        text = results[spec.key].completions[0].text
-        if results[spec.key].error is None and not read_response(text).refused:
-            examples.append((spec.behavior_id, SFTExample(messages=spec.messages, response=text)))
-    return examples
+        answers = {spec.behavior_id: _answer(results[spec.key]) for spec in plan}
+        refused = [b for b in run.data.replay if answers[b.id] is None]
+        helpful: set[str] = set()
+        if refused and run.config.helpful_prompt is not None:
+            retry = helpful_replay_plan(run.config, refused)
+            retried = await run.run_phase(model, retry, judged=False)
+            for spec in retry:
+                text = _answer(retried[spec.key])
+                if text is not None and answers[spec.behavior_id] is None:
+                    answers[spec.behavior_id] = text
+                    helpful.add(spec.behavior_id)
+    examples = [
+        (b.id, SFTExample(messages=(Message(role="user", content=b.text),), response=text))
+        for b in run.data.replay
+        if (text := answers[b.id]) is not None
+    ]
+    return examples, helpful
+
+
+def _answer(result: AttemptResult) -> str | None:
+    """A replay attempt's text, or None when it failed or reads as a refusal."""
+    text = result.completions[0].text if result.completions else ""
+    return text if result.error is None and not read_response(text).refused else None
