@@ -97,21 +97,34 @@ def target_plan(config: DartConfig, candidates: Sequence[Candidate], r: int) -> 
 
 def distill_plan(config: DartConfig, candidates: Sequence[Candidate], r: int) -> list[AttemptSpec]:
     """K_tgt target answers per candidate under the safety system prompt."""
+    asks = [(c.behavior_id, c.text, [config.seed, c.key], {"candidate": c.key}) for c in candidates]
+    return _prompted_samples(config, config.safety_prompt, asks, r, "distill", "distill")
+
+
+def _prompted_samples(
+    config: DartConfig,
+    system: str,
+    asks: Sequence[tuple[str, str, list[Any], dict[str, Any]]],
+    r: int,
+    attack: str,
+    phase: str,
+) -> list[AttemptSpec]:
+    """K_tgt sampled target answers per (behavior id, user text, seed prefix, meta) under
+    the system prompt ``system``."""
     params = GenerationParams(max_tokens=config.target_max_tokens, temperature=DISTILL_TEMPERATURE)
-    system = Message(role="system", content=config.safety_prompt)
     return [
         attempt_spec(
-            c.behavior_id,
-            "distill",
-            [system, Message(role="user", content=c.text)],
+            bid,
+            attack,
+            [Message(role="system", content=system), Message(role="user", content=text)],
             params,
             r,
-            "distill",
-            seed=[config.seed, c.key, k],
-            candidate=c.key,
+            phase,
+            seed=[*seed, k],
             sample=k,
+            **meta,
         )
-        for c in candidates
+        for bid, text, seed, meta in asks
         for k in range(config.k_tgt)
     ]
 
@@ -135,22 +148,12 @@ def replay_plan(config: DartConfig, behaviors: Sequence[Behavior]) -> list[Attem
 
 def helpful_replay_plan(config: DartConfig, behaviors: Sequence[Behavior]) -> list[AttemptSpec]:
     """K_tgt base-target answers per replay prompt it refused, under the helpful prompt."""
-    params = GenerationParams(max_tokens=config.target_max_tokens, temperature=DISTILL_TEMPERATURE)
-    system = Message(role="system", content=config.helpful_prompt or "")
-    return [
-        attempt_spec(
-            b.id,
-            "replay-helpful",
-            [system, Message(role="user", content=b.text)],
-            params,
-            0,
-            "replay",
-            seed=[b.id, "helpful", k],
-            sample=k,
-        )
-        for b in behaviors
-        for k in range(config.k_tgt)
+    asks: list[tuple[str, str, list[Any], dict[str, Any]]] = [
+        (b.id, b.text, [b.id, "helpful"], {}) for b in behaviors
     ]
+    return _prompted_samples(
+        config, config.helpful_prompt or "", asks, 0, "replay-helpful", "replay"
+    )
 
 
 def final_red_plan(
