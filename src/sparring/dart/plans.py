@@ -95,6 +95,10 @@ def target_plan(config: DartConfig, candidates: Sequence[Candidate], r: int) -> 
     ]
 
 
+Ask = tuple[str, str, list[Any], dict[str, Any]]
+"""One prompt to sample K_tgt times: behavior id, user text, seed prefix, extra meta."""
+
+
 def distill_plan(config: DartConfig, candidates: Sequence[Candidate], r: int) -> list[AttemptSpec]:
     """K_tgt target answers per candidate under the safety system prompt."""
     asks = [(c.behavior_id, c.text, [config.seed, c.key], {"candidate": c.key}) for c in candidates]
@@ -104,13 +108,12 @@ def distill_plan(config: DartConfig, candidates: Sequence[Candidate], r: int) ->
 def _prompted_samples(
     config: DartConfig,
     system: str,
-    asks: Sequence[tuple[str, str, list[Any], dict[str, Any]]],
+    asks: Sequence[Ask],
     r: int,
     attack: str,
     phase: str,
 ) -> list[AttemptSpec]:
-    """K_tgt sampled target answers per (behavior id, user text, seed prefix, meta) under
-    the system prompt ``system``."""
+    """K_tgt sampled target answers per ask under the system prompt ``system``."""
     params = GenerationParams(max_tokens=config.target_max_tokens, temperature=DISTILL_TEMPERATURE)
     return [
         attempt_spec(
@@ -146,14 +149,13 @@ def replay_plan(config: DartConfig, behaviors: Sequence[Behavior]) -> list[Attem
     ]
 
 
-def helpful_replay_plan(config: DartConfig, behaviors: Sequence[Behavior]) -> list[AttemptSpec]:
-    """K_tgt base-target answers per replay prompt it refused, under the helpful prompt."""
-    asks: list[tuple[str, str, list[Any], dict[str, Any]]] = [
-        (b.id, b.text, [b.id, "helpful"], {}) for b in behaviors
-    ]
-    return _prompted_samples(
-        config, config.helpful_prompt or "", asks, 0, "replay-helpful", "replay"
-    )
+def helpful_replay_plan(
+    config: DartConfig, behaviors: Sequence[Behavior], system: str
+) -> list[AttemptSpec]:
+    """K_tgt base-target answers per replay prompt it refused, under the helpful prompt
+    ``system``."""
+    asks: list[Ask] = [(b.id, b.text, [b.id, "helpful"], {}) for b in behaviors]
+    return _prompted_samples(config, system, asks, 0, "replay-helpful", "replay")
 
 
 def final_red_plan(

@@ -176,8 +176,9 @@ async def replay_examples(run: DartRun) -> tuple[list[Replay], set[str]]:
         answers = {spec.behavior_id: _answer(results[spec.key]) for spec in plan}
         refused = [b for b in run.data.replay if answers[b.id] is None]
         helpful: set[str] = set()
-        if refused and run.config.helpful_prompt is not None:
-            retry = helpful_replay_plan(run.config, refused)
+        prompt = run.config.helpful_prompt
+        if refused and prompt is not None:
+            retry = helpful_replay_plan(run.config, refused, prompt)
             retried = await run.run_phase(model, retry, judged=False)
             for spec in retry:
                 text = _answer(retried[spec.key])
