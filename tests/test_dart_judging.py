@@ -165,10 +165,11 @@ def test_a_rejudging_adds_a_judge_to_the_dart_report(dart_run: DartRun) -> None:
     assert "held_out" in judges[combined]["disagreement"]
 
 
-def _new_run(run: DartRun) -> DartRun:
-    """The same run's resources under a new run id, whose steps are still to be written."""
+def _new_run(run: DartRun, said: list[str] | None = None) -> DartRun:
+    """The same run's resources under a new run id, whose steps are still to be written;
+    the lines it says go to ``said``."""
     run_id = run.store.create_run("dart", run.config.model_dump(mode="json"), 0, {})
-    fresh = dataclasses.replace(run, run_id=run_id)
+    fresh = dataclasses.replace(run, run_id=run_id, say=run.say if said is None else said.append)
     fresh.target.restore("target-r0", "target-r0/a.gguf")
     return fresh
 
@@ -201,9 +202,11 @@ def _stored_round(vr: tuple[int, int], refused: tuple[int, int]) -> dict[str, di
 def test_the_gate_rejects_a_round_that_refuses_far_more_and_keeps_the_adapter_before(
     dart_run: DartRun,
 ) -> None:
-    run = _new_run(dart_run)
+    said: list[str] = []
+    run = _new_run(dart_run, said)
     done = _stored_round((5, 40), (30, 40))
     asyncio.run(run_round(run, 1, done))
+    assert "over-refusal 2.5% (base) -> 75.0% (over-refusal too high); round 1 rejected" in said[-1]
     assert run.target.adapter_gguf == Path("target-r0/a.gguf")
     gate = run.store.steps(run.run_id)["r1/gate"]
     assert gate["rejected"] and gate["kept"]["adapter_gguf"] == "target-r0/a.gguf"
@@ -227,9 +230,12 @@ def test_the_gate_rejects_a_round_with_more_violations_on_the_validation_prompts
 
 
 def test_the_gate_keeps_a_round_that_held_on_the_validation_prompts(dart_run: DartRun) -> None:
-    run = _new_run(dart_run)
+    said: list[str] = []
+    run = _new_run(dart_run, said)
     done = _stored_round((4, 40), (3, 40))
     asyncio.run(run_round(run, 1, done))
+    assert "violations 25.0% (kept) -> 10.0%, over-refusal 2.5% (base) -> 7.5%" in said[-1]
+    assert said[-1].endswith("round 1 kept")
     assert run.target.adapter_gguf == Path("target-r1/a.gguf")
     assert not run.store.steps(run.run_id)["r1/gate"]["rejected"]
     assert target_adapter(done)["adapter_gguf"] == "target-r1/a.gguf"

@@ -77,18 +77,23 @@ def gate_round(
     gate = round_gate(*evaluations, margin) | {"kept": kept}
     if gate["rejected"]:
         run.target.restore(**stored_adapter(kept))
-        reasons = []
-        for judge, g in gate["judges"].items():
-            if g["violations"]:
-                reasons.append(f"{judge} violations {_pct(g['vr_kept'])} -> {_pct(g['vr_now'])}")
-            if g["over_refusal"]:
-                reasons.append(
-                    f"{judge} over-refusal over the base's {_pct(g['over_refusal_base'])} -> "
-                    f"{_pct(g['over_refusal_now'])}"
-                )
-        run.say(f"  round gate, validation prompts: {'; '.join(reasons)}; round {r} rejected")
+    run.say(
+        f"  round gate, validation prompts: {'; '.join(map(_gate_line, gate['judges'].items()))}; "
+        f"round {r} {'rejected' if gate['rejected'] else 'kept'}"
+    )
     run.record(f"r{r}/gate", gate)
     return gate
+
+
+def _gate_line(judge_gate: tuple[str, dict[str, Any]]) -> str:
+    """One judge's figures in the gate, and what it found too high."""
+    judge, g = judge_gate
+    too_high = [name for name in ("violations", "over_refusal") if g[name]]
+    return (
+        f"{judge} violations {_pct(g['vr_kept'])} (kept) -> {_pct(g['vr_now'])}, over-refusal "
+        f"{_pct(g['over_refusal_base'])} (base) -> {_pct(g['over_refusal_now'])}"
+        + (f" ({' and '.join(too_high).replace('_', '-')} too high)" if too_high else "")
+    )
 
 
 def _pct(stored: dict[str, Any]) -> str:
