@@ -37,6 +37,7 @@ from rich.console import Console
 
 from sparring.dart import report
 from sparring.dart.config import DartConfig, load_dart_config
+from sparring.dart.evaluation import relative_reduction
 from sparring.dart.loop import run_dart
 from sparring.report.formatting import rate_line
 from sparring.stats import Rate, rate
@@ -123,11 +124,13 @@ async def run_methods(config: DartConfig, store: RunStore, methods: list[str]) -
 
 def seed_spread(tables: dict[int, list[dict[str, Any]]]) -> list[str]:
     """Each method's held-out VR and over-refusal per seed and pooled over the seeds, by
-    every judge that graded all of them (the training judge and ``second_judge``), and in
+    every judge that graded all of them (the training judge and ``second_judge``), each
+    pooled rate against the base's (``against_base``), and in
     how many seeds DART was below base (separate intervals) and below MART, by the
     training judge."""
     by_seed = {seed: {row["method"]: row for row in rows} for seed, rows in tables.items()}
     lines = []
+    base_pooled: dict[tuple[str | None, str], Rate] = {}
     for method in next(iter(by_seed.values())):
         judged = [rows[method].get("judges") or {} for rows in by_seed.values()]
         judges = [j for j in judged[0] if all(j in seen for seen in judged)] or [None]
@@ -142,7 +145,12 @@ def seed_spread(tables: dict[int, list[dict[str, Any]]]) -> list[str]:
                     sum(r["k"] for r in rates.values()), sum(r["n"] for r in rates.values())
                 )
                 by = f" by {judge}" if judge is not None else ""
-                lines.append(f"{method} {metric}{by}: {per_seed}; pooled {rate_line(pooled)}")
+                line = f"{method} {metric}{by}: {per_seed}; pooled {rate_line(pooled)}"
+                if method == "base":
+                    base_pooled[judge, metric] = pooled
+                elif (base := base_pooled.get((judge, metric))) is not None:
+                    line += "; " + against_base(metric, base, pooled)
+                lines.append(line)
     vr = [{method: row["vr_held_out"] for method, row in rows.items()} for rows in by_seed.values()]
     of = f"of {len(vr)} seeds"
     if all({"dart", "base"} <= m.keys() for m in vr):
@@ -152,6 +160,19 @@ def seed_spread(tables: dict[int, list[dict[str, Any]]]) -> list[str]:
         below = sum(m["dart"]["value"] < m["mart"]["value"] for m in vr)
         lines.append(f"dart's held-out VR below MART's in {below} {of}")
     return lines
+
+
+def against_base(metric: str, base: Rate, now: Rate) -> str:
+    """A pooled rate against the base's: the relative reduction with its 95% interval for
+    a violation rate, the change in percentage points for any other rate."""
+    if now.value is None or base.value is None:
+        return "nothing to compare: no answers were scored"
+    if metric != "vr_held_out":
+        return f"{100 * (now.value - base.value):+.1f} points vs base"
+    cut = relative_reduction(base, now)
+    if cut["value"] is None or cut["low"] is None or cut["high"] is None:
+        return "no reduction: the base has no violations"
+    return f"reduction vs base {cut['value']:.1%} [{cut['low']:.1%}, {cut['high']:.1%}]"
 
 
 def main() -> None:
