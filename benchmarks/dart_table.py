@@ -40,7 +40,7 @@ from sparring.dart.config import DartConfig, load_dart_config
 from sparring.dart.evaluation import relative_reduction
 from sparring.dart.loop import run_dart
 from sparring.report.formatting import rate_line
-from sparring.stats import Rate, rate
+from sparring.stats import Rate, newcombe_difference, rate
 from sparring.store import RunStore
 
 
@@ -164,11 +164,14 @@ def seed_spread(tables: dict[int, list[dict[str, Any]]]) -> list[str]:
 
 def against_base(metric: str, base: Rate, now: Rate) -> str:
     """A pooled rate against the base's: the relative reduction with its 95% interval for
-    a violation rate, the change in percentage points for any other rate."""
+    a violation rate; for any other rate the change in percentage points with Newcombe's
+    interval (which treats the two as independent samples; on the same prompts it is wider
+    than a paired interval)."""
     if now.value is None or base.value is None:
         return "nothing to compare: no answers were scored"
     if metric != "vr_held_out":
-        return f"{100 * (now.value - base.value):+.1f} points vs base"
+        diff, low, high = (100 * x for x in newcombe_difference(base, now))
+        return f"{diff:+.1f} points [{low:+.1f}, {high:+.1f}] vs base"
     cut = relative_reduction(base, now)
     if cut["value"] is None or cut["low"] is None or cut["high"] is None:
         return "no reduction: the base has no violations"
