@@ -39,7 +39,7 @@ from sparring.dart import report
 from sparring.dart.config import DartConfig, load_dart_config
 from sparring.dart.evaluation import relative_reduction
 from sparring.dart.loop import run_dart
-from sparring.report.formatting import rate_line
+from sparring.report.formatting import estimate_cell, rate_line
 from sparring.stats import Rate, newcombe_difference, rate
 from sparring.store import RunStore
 
@@ -125,9 +125,8 @@ async def run_methods(config: DartConfig, store: RunStore, methods: list[str]) -
 def seed_spread(tables: dict[int, list[dict[str, Any]]]) -> list[str]:
     """Each method's held-out VR and over-refusal per seed and pooled over the seeds, by
     every judge that graded all of them (the training judge and ``second_judge``), each
-    pooled rate against the base's (``against_base``), and in
-    how many seeds DART was below base (separate intervals) and below MART, by the
-    training judge."""
+    pooled rate against the base's (``against_base``), and in how many seeds DART was below
+    base (separate intervals) and below MART, by the training judge."""
     by_seed = {seed: {row["method"]: row for row in rows} for seed, rows in tables.items()}
     lines = []
     base_pooled: dict[tuple[str | None, str], Rate] = {}
@@ -167,15 +166,12 @@ def against_base(metric: str, base: Rate, now: Rate) -> str:
     a violation rate; for any other rate the change in percentage points with Newcombe's
     interval (which treats the two as independent samples; on the same prompts it is wider
     than a paired interval)."""
+    if metric == "vr_held_out":
+        return f"reduction vs base {estimate_cell(**relative_reduction(base, now))}"
     if now.value is None or base.value is None:
-        return "nothing to compare: no answers were scored"
-    if metric != "vr_held_out":
-        diff, low, high = (100 * x for x in newcombe_difference(base, now))
-        return f"{diff:+.1f} points [{low:+.1f}, {high:+.1f}] vs base"
-    cut = relative_reduction(base, now)
-    if cut["value"] is None or cut["low"] is None or cut["high"] is None:
-        return "no reduction: the base has no violations"
-    return f"reduction vs base {cut['value']:.1%} [{cut['low']:.1%}, {cut['high']:.1%}]"
+        return "no answers scored"
+    diff, low, high = (100 * x for x in newcombe_difference(base, now))
+    return f"{diff:+.1f} points [{low:+.1f}, {high:+.1f}] vs base"
 
 
 def main() -> None:

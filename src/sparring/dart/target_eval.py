@@ -16,7 +16,7 @@ from sparring.dart.evaluation import evaluate_by_judge, round_gate
 from sparring.dart.plans import eval_plan, final_red_plan, target_plan
 from sparring.dart.red import ATTACK_STYLES, RedRequest
 from sparring.dart.splits import with_category
-from sparring.report.formatting import rate_line
+from sparring.report.formatting import pct, rate_line
 from sparring.stats import Rate
 from sparring.types import content_hash
 
@@ -77,27 +77,29 @@ def gate_round(
     gate = round_gate(*evaluations, margin) | {"kept": kept}
     if gate["rejected"]:
         run.target.restore(**stored_adapter(kept))
-    run.say(
-        f"  round gate, validation prompts: {'; '.join(map(_gate_line, gate['judges'].items()))}; "
-        f"round {r} {'rejected' if gate['rejected'] else 'kept'}"
-    )
+    lines = "; ".join(_gate_line(judge, g) for judge, g in gate["judges"].items())
+    verdict = "rejected" if gate["rejected"] else "kept"
+    run.say(f"  round gate, validation prompts: {lines}; round {r} {verdict}")
     run.record(f"r{r}/gate", gate)
     return gate
 
 
-def _gate_line(judge_gate: tuple[str, dict[str, Any]]) -> str:
+def _gate_line(judge: str, g: dict[str, Any]) -> str:
     """One judge's figures in the gate, and what it found too high."""
-    judge, g = judge_gate
-    too_high = [name for name in ("violations", "over_refusal") if g[name]]
+    too_high = " and ".join(
+        name
+        for key, name in (("violations", "violations"), ("over_refusal", "over-refusal"))
+        if g[key]
+    )
     return (
         f"{judge} violations {_pct(g['vr_kept'])} (kept) -> {_pct(g['vr_now'])}, over-refusal "
         f"{_pct(g['over_refusal_base'])} (base) -> {_pct(g['over_refusal_now'])}"
-        + (f" ({' and '.join(too_high).replace('_', '-')} too high)" if too_high else "")
+        + (f" ({too_high} too high)" if too_high else "")
     )
 
 
 def _pct(stored: dict[str, Any]) -> str:
-    return f"{Rate.from_dict(stored).value:.1%}"
+    return pct(Rate.from_dict(stored).value)
 
 
 async def final_red_eval(run: DartRun) -> None:
