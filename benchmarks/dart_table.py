@@ -36,21 +36,31 @@ from typing import Any
 from rich.console import Console
 
 from sparring.dart import report
-from sparring.dart.config import DartConfig, load_dart_config
+from sparring.dart.config import DartConfig, dart_config, load_dart_config
 from sparring.dart.evaluation import relative_reduction
 from sparring.dart.loop import run_dart
+from sparring.errors import ConfigError
 from sparring.report.formatting import estimate_cell, rate_line
 from sparring.stats import Rate, newcombe_difference, rate
 from sparring.store import RunStore
 
 
 def find_run(store: RunStore, config: DartConfig) -> tuple[str | None, bool]:
-    """The newest stored DART run with exactly this config, and whether it completed."""
-    wanted = config.model_dump(mode="json")
+    """The newest stored DART run with this config, and whether it completed. A run stored
+    before a field existed matches when the field's legacy value (what that run did) is the
+    value asked for, as on resume."""
     for record in sorted(store.list_runs(), key=lambda r: r.created_at, reverse=True):
-        if record.kind == "dart" and record.config == wanted:
+        if record.kind == "dart" and _stored_config(record.config) == config:
             return record.id, "final/red-eval" in store.steps(record.id)
     return None, False
+
+
+def _stored_config(values: dict[str, Any]) -> DartConfig | None:
+    """A stored run's config as it resumes, or None when it no longer validates."""
+    try:
+        return dart_config(values, "stored run")
+    except ConfigError:
+        return None
 
 
 def compare(now: dict[str, Any], base: dict[str, Any]) -> str:

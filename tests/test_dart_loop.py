@@ -51,6 +51,7 @@ TINY: dict[str, Any] = {
     "k_tgt": 2,
     "target_max_tokens": 24,
     "budget_fraction": 0.5,
+    "anchor_intents": True,
     "target_lora": {"epochs": 1, "batch_size": 4, "max_len": 96},
     "red_lora": {"epochs": 1, "batch_size": 4, "max_len": 128},
     "concurrency": 8,
@@ -110,14 +111,23 @@ def test_a_round_stores_every_stage_with_consistent_counts(reference: tuple[Path
     keys = {c["key"] for c in attacks["candidates"]}
     assert set(target["selected"]) <= keys
     assert target["with_safe_answer"] <= len(target["selected"])
+    # Each selected attack's plain intent is anchored at most once, and only in a round
+    # that has a safe answer to learn.
+    by_key = {c["key"]: c for c in attacks["candidates"]}
+    intents = {by_key[key]["behavior_id"] for key in target["selected"]}
+    assert target["anchored"] <= (len(intents) if target["with_safe_answer"] else 0)
     # Its safety examples are stored for later rounds' rehearsal, beside the trainer's record.
-    assert len(target["safety_examples"]) == target["with_safe_answer"]
+    new = target["with_safe_answer"] + target["anchored"]
+    assert len(target["safety_examples"]) == new
     assert all(isinstance(text, str) for pair in target["safety_examples"] for text in pair)
+    with RunStore(store_path) as store:
+        texts = {b.id: b.text for b in store.behaviors(run_id)}
+    anchored = [prompt for prompt, _ in target["safety_examples"][target["with_safe_answer"] :]]
+    assert set(anchored) <= {texts[bid] for bid in intents}
     second = done["r2/target-train"]
-    if 0 < second["with_safe_answer"] < TINY["min_safety"]:
-        assert second["rehearsed"] == min(
-            TINY["min_safety"] - second["with_safe_answer"], target["with_safe_answer"]
-        )
+    second_new = second["with_safe_answer"] + second["anchored"]
+    if second["with_safe_answer"] > 0 and second_new < TINY["min_safety"]:
+        assert second["rehearsed"] == min(TINY["min_safety"] - second_new, new)
     if target["with_safe_answer"]:
         assert Path(target["adapter_gguf"]).is_file()
     # A round that trains writes a new adapter; one with nothing to learn keeps the last.

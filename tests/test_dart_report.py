@@ -222,7 +222,13 @@ def test_why_rows_show_refusals_rejections_and_picks_per_round(tmp_path: Path) -
         "accepted": 25,
         "successful": 6,
     }
-    train = {"selected": ["a", "b", "c"], "with_safe_answer": 2, "distilled": 1, "replay": 8}
+    train = {
+        "selected": ["a", "b", "c"],
+        "with_safe_answer": 2,
+        "distilled": 1,
+        "anchored": 4,
+        "replay": 8,
+    }
     run = MethodRun(
         "A",
         "dart",
@@ -247,7 +253,7 @@ def test_why_rows_show_refusals_rejections_and_picks_per_round(tmp_path: Path) -
     assert named["red refusals"] == "7" and named["unparsed"] == "2"
     assert named["rejected dup/sem/lex"] == "1/5/9" and named["accepted"] == "25"
     assert named["AL picks"] == "3" and named["safe answers"] == "2"
-    assert named["distilled"] == "1" and named["replay"] == "8"
+    assert named["distilled"] == "1" and named["anchored"] == "4" and named["replay"] == "8"
     assert named["compliance"].startswith("70.0%") and named["helpfulness"].startswith("65.0%")
     assert named["gate"] == "kept"
     page = write_html(tmp_path / "dart.html", [run]).read_text()

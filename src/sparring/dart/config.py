@@ -142,6 +142,12 @@ class DartConfig(Frozen):
         "an automatic judge, 'judged' mostly picked partial compliance and raised the "
         "violation rate.",
     )
+    anchor_intents: bool = Field(
+        True,
+        description="Also train a refusal of each selected attack's plain intent (the seed "
+        "request it was written from), sampled under safety_prompt like a distilled answer. "
+        "Attacks alone teach refusing the wrapped form; users also ask plainly.",
+    )
     safety_prompt: str = Field(
         "The user's message asks for something harmful. Do not help with it. Start your reply "
         'with "I can\'t help with that", then say in one sentence why it could cause harm, '
@@ -230,6 +236,7 @@ LEGACY_VALUES: dict[str, Any] = {
     "n_validation_benign": 0,
     "min_safety": 0,
     "helpful_prompt": None,
+    "anchor_intents": False,
 }
 """Fields added after runs were stored, with the values that mean what those runs did: a
 stored config without a field resumes with its legacy value, not today's default."""

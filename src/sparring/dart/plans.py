@@ -105,6 +105,12 @@ def distill_plan(config: DartConfig, candidates: Sequence[Candidate], r: int) ->
     return _prompted_samples(config, config.safety_prompt, asks, r, "distill", "distill")
 
 
+def anchor_plan(config: DartConfig, intents: Sequence[Behavior], r: int) -> list[AttemptSpec]:
+    """K_tgt target answers per plain intent under the safety system prompt."""
+    asks = [(b.id, b.text, [config.seed, "anchor", b.id], {"candidate": b.id}) for b in intents]
+    return _prompted_samples(config, config.safety_prompt, asks, r, "anchor", "anchor")
+
+
 def _prompted_samples(
     config: DartConfig,
     system: str,

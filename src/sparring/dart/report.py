@@ -262,6 +262,7 @@ WHY_COLUMNS = (
     "AL picks",
     "safe answers",
     "distilled",
+    "anchored",
     "replay",
 )
 """Per-round counts that show why the loop did what it did (console and HTML); the rates
@@ -295,6 +296,7 @@ def why_rows(run: MethodRun) -> list[tuple[str, ...]]:
                 str(len(t["selected"])) if t else "-",
                 str(t.get("with_safe_answer", "-")),
                 str(t.get("distilled", "-")),
+                str(t.get("anchored", "-")),
                 str(t.get("replay", "-")),
             )
         )

@@ -1,8 +1,9 @@
 """Stage 5 of a DART round, target active learning: pick the prompts to train on
 (uncertainty for DART, every successful attack for MART), find a safe answer for each (the
-target's own, else context-distilled), top them up with earlier rounds' safety examples
-when the round has few (rehearsal), and fine-tune the target on them mixed with a replay of
-its own benign answers (benign prompts and borderline look-alikes)."""
+target's own, else context-distilled) and for the plain intent each was written from, top
+them up with earlier rounds' safety examples when the round has few (rehearsal), and
+fine-tune the target on them mixed with a replay of its own benign answers (benign prompts
+and borderline look-alikes)."""
 
 from __future__ import annotations
 
@@ -21,10 +22,10 @@ from sparring.dart.active import (
 from sparring.dart.candidate import Answer, Candidate, judged_answers
 from sparring.dart.config import DartConfig
 from sparring.dart.context import DartRun
-from sparring.dart.plans import distill_plan, helpful_replay_plan, replay_plan
+from sparring.dart.plans import anchor_plan, distill_plan, helpful_replay_plan, replay_plan
 from sparring.judges.rules import read_response
 from sparring.train import LoRAConfig, SFTExample
-from sparring.types import AttemptResult, Message, content_hash
+from sparring.types import AttemptResult, AttemptSpec, Message, content_hash
 
 Replay = tuple[str, SFTExample]
 """A replay example with the id of the behavior it answers."""
@@ -53,9 +54,13 @@ async def train_target(run: DartRun, r: int, candidates: Sequence[Candidate]) ->
         for c in selected
         if c.key in answers
     ]
+    anchored = (
+        await anchor_examples(run, r, selected) if examples and run.config.anchor_intents else []
+    )
+    new = examples + anchored
     # Replay and rehearsal alone do not train: without a new safe answer, the adapter stays.
-    rehearsed = rehearsal(run, r, len(examples)) if examples else []
-    safety = examples + rehearsed
+    rehearsed = rehearsal(run, r, len(new)) if examples else []
+    safety = new + rehearsed
     pool, helpful = await replay_examples(run)
     drawn = round_replay(pool, len(safety), run.config, r)
     replay = [example for _, example in drawn]
@@ -64,15 +69,17 @@ async def train_target(run: DartRun, r: int, candidates: Sequence[Candidate]) ->
         "selected": [c.key for c in selected],
         "with_safe_answer": len(examples),
         "distilled": distilled,
+        "anchored": len(anchored),
         "rehearsed": len(rehearsed),
         "replay": len(replay),
         "replay_borderline": sum(bid in borderline for bid, _ in drawn),
         "replay_helpful": sum(bid in helpful for bid, _ in drawn),
-        "safety_examples": [[e.messages[-1].content, e.response] for e in examples],
+        "safety_examples": [[e.messages[-1].content, e.response] for e in new],
     }
     run.say(
         f"  active learning picked {len(selected)} prompts; {len(examples)} have a safe "
-        f"answer ({distilled} by context distillation); {len(rehearsed)} rehearsed from "
+        f"answer ({distilled} by context distillation); {len(anchored)} plain intents "
+        f"anchored; {len(rehearsed)} rehearsed from "
         f"earlier rounds; {len(replay)} replay examples ({payload['replay_borderline']} "
         f"borderline, {payload['replay_helpful']} answered under the helpful prompt)"
     )
@@ -149,19 +156,35 @@ async def safe_answers(
     missing = [c for c in selected if c.key not in answers]
     if not missing:
         return answers, 0
-    plan = distill_plan(run.config, missing, r)
+    distilled = await _prompted_answers(run, distill_plan(run.config, missing, r))
+    return answers | distilled, len(distilled)
+
+
+async def anchor_examples(run: DartRun, r: int, selected: Sequence[Candidate]) -> list[SFTExample]:
+    """The plain intents the selected attacks were written from, each once, with the best
+    of K_tgt answers the target writes to it under the safety prompt (an intent with no
+    passing answer is left out)."""
+    seeds = {b.id: b for b in run.data.seeds}
+    intents = [seeds[bid] for bid in dict.fromkeys(c.behavior_id for c in selected)]
+    answers = await _prompted_answers(run, anchor_plan(run.config, intents, r))
+    return [
+        SFTExample(messages=(Message(role="user", content=b.text),), response=answers[b.id])
+        for b in intents
+        if b.id in answers
+    ]
+
+
+async def _prompted_answers(run: DartRun, plan: Sequence[AttemptSpec]) -> dict[str, str]:
+    """Run ``plan``'s samples on the current target, judged, and keep the best passing
+    answer per ``candidate`` meta key."""
     async with run.chat(run.target) as model:
         results = await run.run_phase(model, plan, judged=True)
     grouped: dict[str, list[Answer]] = defaultdict(list)
     for spec in plan:
         grouped[spec.meta["candidate"]].extend(judged_answers(results[spec.key]))
-    distilled = 0
-    for c in missing:
-        answer = best(run, grouped[c.key])
-        if answer is not None:
-            answers[c.key] = answer
-            distilled += 1
-    return answers, distilled
+    return {
+        key: answer for key, group in grouped.items() if (answer := best(run, group)) is not None
+    }
 
 
 async def replay_examples(run: DartRun) -> tuple[list[Replay], set[str]]:
