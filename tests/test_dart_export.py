@@ -32,7 +32,14 @@ pytestmark = pytest.mark.slow
 
 SPARRING = Path(sys.executable).with_name("sparring")
 TARGET = "builtin/smollm2-135m"
-EXPORTED = {"model.gguf", "adapter.gguf", "adapter.json", "MODEL_CARD.md", "card.json"}
+EXPORTED = {
+    "model.gguf",
+    "adapter.gguf",
+    "adapter.json",
+    "MODEL_CARD.md",
+    "card.json",
+    "trained_prompts.json",
+}
 ATTACKS: dict[str, Any] = {
     "candidates": [],
     "red_drafts": 8,
@@ -70,9 +77,11 @@ def dart_run(
     adapters: list[Path | None],
     *,
     rejected: frozenset[int] = frozenset(),
+    trained: tuple[str, ...] = (),
 ) -> str:
     """A stored DART run of ``len(adapters)`` rounds; round r trained ``adapters[r-1]``
-    (None: nothing to train), and the gate rejected the rounds in ``rejected``."""
+    (None: nothing to train) on the prompts ``trained`` (with a refusal each), and the gate
+    rejected the rounds in ``rejected``."""
     config = {"method": "dart", "target": TARGET, "red": TARGET, "iterations": len(adapters)}
     model_ids = {"target": TARGET, "red": TARGET, "judge": "embedded-minilm@2"}
     with RunStore(store_path) as store:
@@ -80,22 +89,24 @@ def dart_run(
         store.record_step(run_id, "r0/eval", _eval(30, 20))
         kept: dict[str, str | None] = {"adapter_dir": None, "adapter_gguf": None}
         for r, adapter in enumerate(adapters, 1):
-            trained = {
+            paths = {
                 "adapter_dir": str(adapter.parent / "peft") if adapter else kept["adapter_dir"],
                 "adapter_gguf": str(adapter) if adapter else kept["adapter_gguf"],
             }
+            examples = [[prompt, "I won't help with that."] for prompt in trained]
             store.record_step(run_id, f"r{r}/attacks", ATTACKS)
             store.record_step(
                 run_id,
                 f"r{r}/target-train",
                 {"selected": ["a", "b"], "with_safe_answer": 2, "distilled": 0, "replay": 2}
-                | trained,
+                | {"safety_examples": examples}
+                | paths,
             )
             store.record_step(run_id, f"r{r}/eval", _eval(30 - 10 * r, 20 + 5 * r))
             if r in rejected:
                 store.record_step(run_id, f"r{r}/gate", {"rejected": True, "kept": kept})
             else:
-                kept = trained
+                kept = paths
         store.finish_run(run_id, "finished")
     return run_id
 
@@ -121,7 +132,9 @@ def test_the_exported_model_is_a_spec_that_chat_and_scan_take(
     adapters: tuple[Path, Path], tmp_path: Path
 ) -> None:
     store = tmp_path / "runs.sqlite"
-    run_id = dart_run(store, [adapters[0]])
+    scan_fields = {"attacks": "direct", "limit": 1}
+    harmful, _ = api.scan_behaviors(api.scan_config(scan_fields, None, []))
+    run_id = dart_run(store, [adapters[0]], trained=(harmful.text,))
     out = tmp_path / "hardened"
     exported = sparring("dart", "export", run_id, "--out", out, "--store", store, cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr
@@ -144,6 +157,9 @@ def test_the_exported_model_is_a_spec_that_chat_and_scan_take(
     assert card["table"][1]["vr_held_out"]["k"] == 20
     text = (out / "MODEL_CARD.md").read_text()
     assert run_id in text and "DART table" in text and spec in text
+    # It trained on the harmful prompt above and on every prompt of the replay's suite.
+    assert card["trained_suites"] == ["hh-harmless", "builtin-benign"]
+    assert harmful.text not in (out / "trained_prompts.json").read_text()  # digests only
 
     chat = sparring("chat", spec, "Say hello.", "--max-tokens", "8", cwd=tmp_path)
     assert chat.returncode == 0, chat.stderr
@@ -168,6 +184,7 @@ def test_the_exported_model_is_a_spec_that_chat_and_scan_take(
         cwd=tmp_path,
     )
     assert scan.returncode == 0, scan.stderr
+    assert "trained on 1 of the 1 harmful and 1 of the 1 benign prompts" in scan.stderr
     with RunStore(tmp_path / "scans.sqlite") as scans:
         [record] = scans.list_runs()
         assert record.model_ids["target"] == spec

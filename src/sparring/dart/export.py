@@ -5,8 +5,10 @@ The exported model is the target of the last round the run kept (a round its ove
 gate rejected left the target as it was), the one DART's table reports, so the card's
 held-out table describes exactly the weights in the folder. ``model.gguf`` is a plain GGUF
 that every command reaches with the spec ``llamacpp/DIR/model.gguf``; ``adapter.gguf`` is
-the same update for the base GGUF that ``adapter.json`` names by hash. The folder is built
-beside its destination and renamed into place, so it is complete or absent.
+the same update for the base GGUF that ``adapter.json`` names by hash. Beside them,
+``trained_prompts.json`` holds the digests of every prompt the target could have trained on
+(so a scan of the folder's model says which of its prompts are not out of sample). The
+folder is built beside its destination and renamed into place, so it is complete or absent.
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ from typing import Any
 from rich.console import Console
 
 from sparring.dart import report
+from sparring.dart.config import dart_config
 from sparring.dart.slots import base_gguf
+from sparring.data import suite
 from sparring.errors import ConfigError, ModelNotFoundError
+from sparring.models.provenance import TRAINED_PROMPTS_FILE, TrainedPrompts
 from sparring.store import RunRecord, Store
 from sparring.train import MergeReport, merge_adapter
 
@@ -97,9 +102,12 @@ def export_run(
             "round": rnd,
             "base": base_info,
         }
+        texts, suites = _trained_prompts(record, run, rnd)
         card = _card(record, run, rnd, folder, base_info, adapter_info, merged)
+        card["trained_suites"] = suites
         _write_json(staging / ADAPTER_INFO, adapter_info)
         _write_json(staging / CARD_JSON, card)
+        TrainedPrompts.write(staging / TRAINED_PROMPTS_FILE, texts, suites)
         (staging / CARD_FILE).write_text(_card_markdown(card, run), encoding="utf-8")
         os.replace(staging, out_dir)  # over an empty folder too, as POSIX allows
     except OSError as exc:
@@ -144,6 +152,26 @@ def _final_adapter(record: RunRecord, run: report.MethodRun) -> tuple[Path, int]
             "folder was moved or deleted"
         )
     return Path(path), kept
+
+
+def _trained_prompts(
+    record: RunRecord, run: report.MethodRun, rnd: int
+) -> tuple[list[str], list[str]]:
+    """The prompts the exported target could have trained on, and their suites: the safety
+    examples of rounds 1 to ``rnd`` (attacks and the intents they were written from), and
+    every benign prompt of the suites its replay drew from (the replay takes a sample)."""
+    config = dart_config(record.config)
+    texts = [
+        prompt
+        for past in run.rounds[1 : rnd + 1]
+        for prompt, _ in (past.get("target_train") or {}).get("safety_examples", [])
+    ]
+    suites = [config.seeds_source, config.replay_suite]
+    if config.n_borderline:
+        suites.append(config.borderline_suite)
+    for name in suites[1:]:
+        texts += [b.text for b in suite(name) if b.benign]
+    return texts, suites
 
 
 def _sha256(path: Path) -> str:
@@ -219,6 +247,10 @@ def _card_markdown(card: dict[str, Any], run: report.MethodRun) -> str:
             f"sparring chat {merged['spec']} 'Hello'",
             f"sparring scan --target {merged['spec']}",
             "```",
+            "",
+            f"It trained on prompts of {', '.join(card['trained_suites'])} "
+            f"(digests in `{TRAINED_PROMPTS_FILE}`); a scan says how many of its prompts are "
+            "among them, since rates on those are not out of sample.",
             "",
             "Or the base with the adapter applied at run time, in a scan config:",
             "",

@@ -15,6 +15,7 @@ from typing import Any
 from sparring.attacks import Attack, AttackContext, HelperRequest, get_attack
 from sparring.data import load_behaviors_auto, parse_columns, suite
 from sparring.errors import ConfigError
+from sparring.models.provenance import trained_prompts
 from sparring.scan.config import ScanConfig
 from sparring.types import (
     HELPER_ATTACK_PREFIX,
@@ -61,7 +62,9 @@ def load_scan_behaviors(
     """The harmful and benign behaviors the scan runs, after the limit is applied.
 
     ``say`` is given the one line on how a --behaviors file was read when neither its
-    format nor its columns were named (which format, or which columns were taken).
+    format nor its columns were named (which format, or which columns were taken), and one
+    line when the target's weights were trained on some of the chosen prompts (see
+    ``sparring.models.provenance``).
     """
     if config.behaviors is not None:
         columns = None if config.columns is None else parse_columns(config.columns)
@@ -76,7 +79,30 @@ def load_scan_behaviors(
     benign = select_behaviors([b for b in pool if b.benign], config.limit, config.seed)
     if not harmful and not benign:
         raise ConfigError("the scan has no behaviors: check --suite / --behaviors")
+    if say is not None and (note := seen_note(config, harmful, benign)) is not None:
+        say(note)
     return harmful + benign
+
+
+def seen_note(
+    config: ScanConfig, harmful: Sequence[Behavior], benign: Sequence[Behavior]
+) -> str | None:
+    """A line saying how many of the chosen behaviors the target was trained on, when its
+    weights come with a trained-prompts record and any are; None otherwise."""
+    record = trained_prompts(config.target, config.target_options)
+    if record is None:
+        return None
+    seen_harmful = record.seen(b.text for b in harmful)
+    seen_benign = record.seen(b.text for b in benign)
+    if not seen_harmful and not seen_benign:
+        return None
+    suites = ", ".join(record.suites) or "unnamed"
+    return (
+        f"note: the target was trained on {seen_harmful} of the {len(harmful)} harmful and "
+        f"{seen_benign} of the {len(benign)} benign prompts of this scan ({record.path}); its "
+        f"rates on them are not out of sample: for those, scan a suite it did not train on "
+        f"(it trained on: {suites})"
+    )
 
 
 def with_system_prompt(
