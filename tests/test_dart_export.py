@@ -24,7 +24,11 @@ pytest.importorskip("gguf")
 from lora_builders import random_adapter
 from sparring import api
 from sparring.cli.main import run
+from sparring.dart.config import dart_config
+from sparring.dart.splits import make_splits
 from sparring.models import zoo
+from sparring.models.options import ModelOptions
+from sparring.models.provenance import prompt_digest, trained_prompts
 from sparring.stats import rate
 from sparring.store import RunStore
 
@@ -40,6 +44,7 @@ EXPORTED = {
     "card.json",
     "trained_prompts.json",
 }
+DART_CONFIG: dict[str, Any] = {"method": "dart", "target": TARGET, "red": TARGET}
 ATTACKS: dict[str, Any] = {
     "candidates": [],
     "red_drafts": 8,
@@ -82,7 +87,7 @@ def dart_run(
     """A stored DART run of ``len(adapters)`` rounds; round r trained ``adapters[r-1]``
     (None: nothing to train) on the prompts ``trained`` (with a refusal each), and the gate
     rejected the rounds in ``rejected``."""
-    config = {"method": "dart", "target": TARGET, "red": TARGET, "iterations": len(adapters)}
+    config = DART_CONFIG | {"iterations": len(adapters)}
     model_ids = {"target": TARGET, "red": TARGET, "judge": "embedded-minilm@2"}
     with RunStore(store_path) as store:
         run_id = store.create_run("dart", config, 7, model_ids)
@@ -133,7 +138,7 @@ def test_the_exported_model_is_a_spec_that_chat_and_scan_take(
 ) -> None:
     store = tmp_path / "runs.sqlite"
     scan_fields = {"attacks": "direct", "limit": 1}
-    harmful, _ = api.scan_behaviors(api.scan_config(scan_fields, None, []))
+    harmful, benign = api.scan_behaviors(api.scan_config(scan_fields, None, []))
     run_id = dart_run(store, [adapters[0]], trained=(harmful.text,))
     out = tmp_path / "hardened"
     exported = sparring("dart", "export", run_id, "--out", out, "--store", store, cwd=tmp_path)
@@ -157,9 +162,14 @@ def test_the_exported_model_is_a_spec_that_chat_and_scan_take(
     assert card["table"][1]["vr_held_out"]["k"] == 20
     text = (out / "MODEL_CARD.md").read_text()
     assert run_id in text and "DART table" in text and spec in text
-    # It trained on the harmful prompt above and on every prompt of the replay's suite.
+    # It trained on the harmful prompt above and could have on each of the replay pool's.
     assert card["trained_suites"] == ["hh-harmless", "builtin-benign"]
-    assert harmful.text not in (out / "trained_prompts.json").read_text()  # digests only
+    pool = [b.text for b in make_splits(dart_config(DART_CONFIG)).replay]
+    record = trained_prompts(spec, ModelOptions())
+    assert record is not None
+    assert record.digests == {prompt_digest(t) for t in [*pool, harmful.text]}
+    assert harmful.text not in record.path.read_text()  # digests only
+    seen_benign = record.seen([benign.text])
 
     chat = sparring("chat", spec, "Say hello.", "--max-tokens", "8", cwd=tmp_path)
     assert chat.returncode == 0, chat.stderr
@@ -184,7 +194,7 @@ def test_the_exported_model_is_a_spec_that_chat_and_scan_take(
         cwd=tmp_path,
     )
     assert scan.returncode == 0, scan.stderr
-    assert "trained on 1 of the 1 harmful and 1 of the 1 benign prompts" in scan.stderr
+    assert f"trained on 1 of the 1 harmful and {seen_benign} of the 1 benign" in scan.stderr
     with RunStore(tmp_path / "scans.sqlite") as scans:
         [record] = scans.list_runs()
         assert record.model_ids["target"] == spec

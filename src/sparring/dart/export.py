@@ -7,7 +7,8 @@ held-out table describes exactly the weights in the folder. ``model.gguf`` is a 
 that every command reaches with the spec ``llamacpp/DIR/model.gguf``; ``adapter.gguf`` is
 the same update for the base GGUF that ``adapter.json`` names by hash. Beside them,
 ``trained_prompts.json`` holds the digests of every prompt the target could have trained on
-(so a scan of the folder's model says which of its prompts are not out of sample). The
+(so a scan of the folder's model says which of its prompts are not out of sample); listing
+them draws the run's splits again, so the run's data must be where it was. The
 folder is built beside its destination and renamed into place, so it is complete or absent.
 """
 
@@ -29,7 +30,7 @@ from rich.console import Console
 from sparring.dart import report
 from sparring.dart.config import dart_config
 from sparring.dart.slots import base_gguf
-from sparring.data import suite
+from sparring.dart.splits import make_splits
 from sparring.errors import ConfigError, ModelNotFoundError
 from sparring.models.provenance import TRAINED_PROMPTS_FILE, TrainedPrompts
 from sparring.store import RunRecord, Store
@@ -159,18 +160,17 @@ def _trained_prompts(
 ) -> tuple[list[str], list[str]]:
     """The prompts the exported target could have trained on, and their suites: the safety
     examples of rounds 1 to ``rnd`` (attacks and the intents they were written from), and
-    every benign prompt of the suites its replay drew from (the replay takes a sample)."""
+    the run's replay pool (each round replays a sample of it)."""
     config = dart_config(record.config)
     texts = [
         prompt
         for past in run.rounds[1 : rnd + 1]
         for prompt, _ in (past.get("target_train") or {}).get("safety_examples", [])
     ]
+    texts += [b.text for b in make_splits(config).replay]
     suites = [config.seeds_source, config.replay_suite]
     if config.n_borderline:
         suites.append(config.borderline_suite)
-    for name in suites[1:]:
-        texts += [b.text for b in suite(name) if b.benign]
     return texts, suites
 
 
