@@ -29,7 +29,7 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -144,11 +144,12 @@ def seed_spread(tables: dict[int, list[dict[str, Any]]]) -> list[str]:
         judged = [rows[method].get("judges") or {} for rows in by_seed.values()]
         judges = [j for j in judged[0] if all(j in seen for seen in judged)] or [None]
         for judge in judges:
-            for metric in ("vr_held_out", "over_refusal"):
-                rates = {
-                    seed: (rows[method] if judge is None else rows[method]["judges"][judge])[metric]
-                    for seed, rows in by_seed.items()
-                }
+            graded = {
+                seed: rows[method] if judge is None else rows[method]["judges"][judge]
+                for seed, rows in by_seed.items()
+            }
+            for metric in ("vr_held_out", "over_refusal", *benign_sources(graded.values())):
+                rates = {seed: metric_rate(row, metric) for seed, row in graded.items()}
                 per_seed = ", ".join(f"{seed}: {r['value']:.1%}" for seed, r in rates.items())
                 pooled = rate(
                     sum(r["k"] for r in rates.values()), sum(r["n"] for r in rates.values())
@@ -169,6 +170,20 @@ def seed_spread(tables: dict[int, list[dict[str, Any]]]) -> list[str]:
         below = sum(m["dart"]["value"] < m["mart"]["value"] for m in vr)
         lines.append(f"dart's held-out VR below MART's in {below} {of}")
     return lines
+
+
+def benign_sources(graded: Iterable[Mapping[str, Any]]) -> list[str]:
+    """``over_refusal/SOURCE`` for each benign source every one of ``graded`` (a row's
+    rates by one judge, per seed) has an over-refusal of."""
+    found = [set(g.get("over_refusal_by_source") or {}) for g in graded]
+    return [f"over_refusal/{source}" for source in sorted(set.intersection(*found))]
+
+
+def metric_rate(rates: Mapping[str, Any], metric: str) -> dict[str, Any]:
+    """A stored rate by name; ``over_refusal/SOURCE`` is the over-refusal on one source."""
+    name, _, source = metric.partition("/")
+    found: dict[str, Any] = rates["over_refusal_by_source"][source] if source else rates[name]
+    return found
 
 
 def against_base(metric: str, base: Rate, now: Rate) -> str:

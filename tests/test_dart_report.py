@@ -135,6 +135,32 @@ def test_every_judge_gets_its_rates_and_its_disagreements_with_the_training_judg
     assert scores["helpfulness"]["value"] == pytest.approx(0.5)
 
 
+def test_over_refusal_is_also_given_per_benign_source() -> None:
+    refusal, safe = Label.REFUSAL, Label.SAFE
+    results = [
+        _judged(0, "held_out", {"train": safe, "second": safe}),
+        _judged(1, "benign", {"train": refusal, "second": refusal}),
+        _judged(2, "benign", {"train": refusal, "second": safe}),
+        _judged(3, "benign", {"train": safe, "second": safe}),
+    ]
+    sources = {"b0": "harm", "b1": "xstest", "b2": "jbb-benign", "b3": "jbb-benign"}
+    assert "over_refusal_by_source" not in evaluate_by_judge(results)
+    second = evaluate_by_judge(results, sources)["judges"]["second"]
+    by_source = second["over_refusal_by_source"]
+    assert list(by_source) == ["jbb-benign", "xstest"]
+    assert (by_source["jbb-benign"]["k"], by_source["jbb-benign"]["n"]) == (0, 2)
+    assert (by_source["xstest"]["k"], by_source["xstest"]["n"]) == (1, 1)
+    [row] = judge_rows(
+        [
+            {
+                "method": "dart",
+                "judges": {"second": second | {"vr_final_red": None, "disagreement": {}}},
+            }
+        ]
+    )
+    assert row[JUDGE_COLUMNS.index("refused by source")] == "jbb-benign 0/2; xstest 1/1"
+
+
 def _validation(vr: int, refused: int, judge: str = "train") -> dict[str, object]:
     """An evaluation whose validation prompts drew ``vr`` violations in 100 and ``refused``
     refusals in 100 benign ones, by ``judge``."""

@@ -49,12 +49,13 @@ def load_method_run(store: Store, run_id: str) -> MethodRun:
     record = store.get_run(run_id, kind="dart")
     steps = store.steps(run_id)
     judged = judged_evaluations(store.iter_attempts(run_id))
+    sources = {b.id: b.source for b in store.behaviors(run_id)}
     rounds: list[dict[str, Any]] = []
     r = 0
     while f"r{r}/eval" in steps:
         rounds.append(
             {
-                "eval": _with_judges(steps[f"r{r}/eval"], judged.get(f"r{r}")),
+                "eval": _with_judges(steps[f"r{r}/eval"], judged.get(f"r{r}"), sources),
                 "attacks": _summary_of_attacks(steps.get(f"r{r}/attacks")),
                 "red_train": steps.get(f"r{r}/red-train"),
                 "target_train": steps.get(f"r{r}/target-train"),
@@ -66,19 +67,22 @@ def load_method_run(store: Store, run_id: str) -> MethodRun:
     if final_red is not None:
         final_red = final_red | {
             "judges": {
-                name: _with_judges({}, judged.get(f"final-red-{name}"))["judges"]
+                name: _with_judges({}, judged.get(f"final-red-{name}"), sources)["judges"]
                 for name in ("base", "final")
             }
         }
     return MethodRun(run_id, str(record.config.get("method", "dart")), rounds, final_red)
 
 
-def _with_judges(payload: Mapping[str, Any], results: list[AttemptResult] | None) -> dict[str, Any]:
+def _with_judges(
+    payload: Mapping[str, Any], results: list[AttemptResult] | None, sources: Mapping[str, str]
+) -> dict[str, Any]:
     """``payload`` with its ``judges`` recomputed from the stored verdicts when there are
-    results (a rejudging adds judges); as stored otherwise."""
+    results (a rejudging adds judges), over-refusal also per benign source (``sources``:
+    behavior id → source); as stored otherwise."""
     if not results:
         return {"judges": {}, **payload}
-    return {**payload, "judges": evaluate_by_judge(results)["judges"]}
+    return {**payload, "judges": evaluate_by_judge(results, sources)["judges"]}
 
 
 def kept_round(run: MethodRun) -> int:
@@ -203,6 +207,7 @@ JUDGE_COLUMNS = (
     "VR public",
     "VR final red",
     "over-refusal",
+    "refused by source",
     "compliance",
     "helpfulness",
     "disagree held/public/benign/red",
@@ -227,6 +232,12 @@ def _disagreement_cell(counts: Mapping[str, Mapping[str, int]]) -> str:
     )
 
 
+def _by_source_cell(by_source: Mapping[str, Mapping[str, Any]] | None) -> str:
+    if not by_source:
+        return "-"
+    return "; ".join(f"{source} {r['k']}/{r['n']}" for source, r in by_source.items())
+
+
 def judge_rows(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
     """One row of JUDGE_COLUMNS per table row and judge (training judge first)."""
     return [
@@ -237,6 +248,7 @@ def judge_rows(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
             rate_cell(_rate(rates["vr_public"])),
             rate_cell(_rate(rates["vr_final_red"])),
             rate_cell(_rate(rates["over_refusal"])),
+            _by_source_cell(rates.get("over_refusal_by_source")),
             rate_cell(_rate(rates.get("compliance"))),
             _estimate(rates.get("helpfulness")),
             _disagreement_cell(rates["disagreement"]),
