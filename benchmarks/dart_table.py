@@ -133,7 +133,8 @@ async def run_methods(config: DartConfig, store: RunStore, methods: list[str]) -
 
 
 def seed_spread(tables: dict[int, list[dict[str, Any]]]) -> list[str]:
-    """Each method's held-out VR and over-refusal per seed and pooled over the seeds, by
+    """Each method's held-out VR and over-refusal (in all and per benign source) per seed
+    and pooled over the seeds, by
     every judge that graded all of them (the training judge and ``second_judge``), each
     pooled rate against the base's (``against_base``), and in how many seeds DART was below
     base (separate intervals) and below MART, by the training judge."""
