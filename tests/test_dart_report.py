@@ -12,6 +12,7 @@ import pytest
 from sparring.dart.evaluation import (
     compliance,
     evaluate_by_judge,
+    evaluate_round,
     relative_reduction,
     round_gate,
 )
@@ -159,6 +160,8 @@ def test_over_refusal_is_also_given_per_benign_source() -> None:
         ]
     )
     assert row[JUDGE_COLUMNS.index("refused by source")] == "jbb-benign 0/2; xstest 1/1"
+    partial = evaluate_round(results, "train", {"b1": "xstest"})["over_refusal_by_source"]
+    assert {k: v["n"] for k, v in partial.items()} == {"unknown source": 2, "xstest": 1}
 
 
 def _validation(vr: int, refused: int, judge: str = "train") -> dict[str, object]:

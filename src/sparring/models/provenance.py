@@ -5,7 +5,7 @@ A model folder (the one holding a GGUF file or a LoRA adapter) may hold
 ``trained_prompts.json``: the SHA-256 digests of every prompt text the weights were
 fine-tuned on, or could have been (``sparring dart export`` writes one), and the names of the
 suites they came from. Digests only: the file carries no prompt text, harmful or not. A scan
-of such a model counts how many of its behaviors are among them (``seen_prompts``), since a
+of such a model counts how many of its behaviors are among them (``scan.plan.seen_note``): a
 model's refusal or compliance on prompts it trained on says little about prompts it has not
 seen.
 """
