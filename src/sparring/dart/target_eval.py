@@ -48,8 +48,7 @@ async def evaluate(run: DartRun, r: int) -> dict[str, Any]:
     plan = eval_plan(run.data, run.config, r)
     async with run.chat(run.target) as model:
         results = await run.run_phase(model, plan, judged=True, evaluation=True)
-    sources = {b.id: b.source for b in run.data.all}
-    scores = evaluate_by_judge([results[s.key] for s in plan], sources)
+    scores = evaluate_by_judge([results[s.key] for s in plan])
     run.record(f"r{r}/eval", scores)
     for judge_id, rates in scores["judges"].items():
         helpful = rates["helpfulness"]["value"]
