@@ -104,6 +104,7 @@ def test_suites_list_builtin_and_every_public_source() -> None:
         "builtin-harmful",
         "builtin-benign",
         "builtin-borderline",
+        "builtin-tasks",
         "injection",
         *PUBLIC_SOURCES,
     }

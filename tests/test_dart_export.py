@@ -44,7 +44,7 @@ EXPORTED = {
     "card.json",
     "trained_prompts.json",
 }
-DART_CONFIG: dict[str, Any] = {"method": "dart", "target": TARGET, "red": TARGET}
+DART_CONFIG: dict[str, Any] = {"method": "dart", "target": TARGET, "red": TARGET, "n_tasks": 2}
 ATTACKS: dict[str, Any] = {
     "candidates": [],
     "red_drafts": 8,
@@ -163,7 +163,7 @@ def test_the_exported_model_is_a_spec_that_chat_and_scan_take(
     text = (out / "MODEL_CARD.md").read_text()
     assert run_id in text and "DART table" in text and spec in text
     # It trained on the harmful prompt above and could have on each of the replay pool's.
-    assert card["trained_suites"] == ["hh-harmless", "builtin-benign"]
+    assert card["trained_suites"] == ["hh-harmless", "builtin-benign", "builtin-tasks"]
     pool = [b.text for b in make_splits(dart_config(DART_CONFIG)).replay]
     record = trained_prompts(spec, ModelOptions())
     assert record is not None

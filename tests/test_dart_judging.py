@@ -33,6 +33,7 @@ from sparring.dart.target_training import (
     round_replay,
 )
 from sparring.data import suite
+from sparring.errors import ConfigError
 from sparring.judges import JudgeInput, resolve_judge
 from sparring.judges.embedded import EmbeddedJudge
 from sparring.judges.rules import read_response
@@ -340,6 +341,23 @@ def test_borderline_look_alikes_join_the_replay_without_moving_other_draws() -> 
     assert all(b.benign and b.source == "builtin-borderline" for b in data.borderline)
 
 
+def test_writing_tasks_join_the_replay_after_every_other_draw() -> None:
+    config = DartConfig(**TINY)
+    plain = make_splits(config)
+    data = make_splits(config.model_copy(update={"n_tasks": 3}))
+    assert data.replay[: len(plain.replay)] == plain.replay
+    assert (data.held_out, data.validation, data.validation_benign) == (
+        plain.held_out,
+        plain.validation,
+        plain.validation_benign,
+    )
+    tasks = data.borderline[len(plain.borderline) :]
+    assert len(tasks) == 3 and data.replay[-3:] == tasks
+    assert all(b.benign and b.source == "builtin-tasks" for b in tasks)
+    with pytest.raises(ConfigError, match="task_suite must differ"):
+        make_splits(config.model_copy(update={"n_tasks": 3, "task_suite": "xstest"}))
+
+
 def test_the_validation_prompts_are_apart_from_training_and_evaluation() -> None:
     config = DartConfig(**TINY)
     plain = make_splits(config.model_copy(update={"n_validation": 0, "n_validation_benign": 0}))
@@ -359,15 +377,17 @@ def test_the_validation_prompts_are_apart_from_training_and_evaluation() -> None
     assert {b.source for b in data.validation_benign} <= {"xstest", "jbb-benign"}
 
 
-def test_the_borderline_suite_is_benign_and_not_taken_from_evaluation_sets() -> None:
-    borderline = suite("builtin-borderline")
-    assert 50 <= len(borderline) <= 80 and all(b.benign for b in borderline)
+@pytest.mark.parametrize("name", ["builtin-borderline", "builtin-tasks"])
+def test_the_replay_suites_are_benign_and_not_taken_from_evaluation_sets(name: str) -> None:
+    written = suite(name)
+    assert 50 <= len(written) <= 80 and all(b.benign for b in written)
 
     def words(text: str) -> str:
         return " ".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
 
-    held = {words(b.text) for name in ("xstest", "jbb-benign", "builtin") for b in suite(name)}
-    assert not [b.id for b in borderline if words(b.text) in held]
+    sets = ("xstest", "jbb-benign", "builtin")
+    held = {words(b.text) for source in sets for b in suite(source)}
+    assert not [b.id for b in written if words(b.text) in held]
 
 
 def test_a_dart_run_that_fails_in_a_stage_is_marked_failed(tmp_path: Path) -> None:

@@ -110,6 +110,16 @@ class DartConfig(Frozen):
     n_borderline: int = Field(
         24, ge=0, description="Prompts of borderline_suite added to the replay (0: none)."
     )
+    task_suite: str = Field(
+        "builtin-tasks",
+        description="Harmless writing tasks on harmful topics (a crime story, a leaflet on a "
+        "drug's dangers), written for sparring, added to the replay: red attacks often wrap "
+        "an intent in a story or an essay, and a target that learns to refuse them can start "
+        "refusing every such task.",
+    )
+    n_tasks: int = Field(
+        0, ge=0, description="Prompts of task_suite added to the replay (0: none)."
+    )
 
     # Red side.
     red_requests: int = Field(32, ge=1, description="Red requests per round (intent × cell).")
@@ -231,6 +241,7 @@ LEGACY_VALUES: dict[str, Any] = {
     "second_judge": None,
     "min_replay": 0,
     "n_borderline": 0,
+    "n_tasks": 0,
     "refusal_gate": None,
     "n_validation": 0,
     "n_validation_benign": 0,

@@ -169,8 +169,14 @@ def _trained_prompts(
     ]
     texts += [b.text for b in make_splits(config).replay]
     suites = [config.seeds_source, config.replay_suite]
-    if config.n_borderline:
-        suites.append(config.borderline_suite)
+    suites += [
+        name
+        for name, n in (
+            (config.borderline_suite, config.n_borderline),
+            (config.task_suite, config.n_tasks),
+        )
+        if n
+    ]
     return texts, suites
 
 

@@ -3,9 +3,10 @@
 Seed intents, held-out evaluation prompts and the round gate's validation prompts are
 disjoint parts of one shuffled source (Anthropic Harmless by default); the fixed public
 suite, the benign prompts for over-refusal and the benign prompts for replay (with
-borderline look-alikes) come from other sources, and replay and over-refusal never share a
-source. The round gate's benign validation prompts are the over-refusal sources' prompts
-that ``benign`` did not draw: the same kind of prompt, never one the table reports.
+look-alikes and writing tasks written for sparring) come from other sources, and replay and
+over-refusal never share a source. The round gate's benign validation prompts are the
+over-refusal sources' prompts that ``benign`` did not draw: the same kind of prompt, never
+one the table reports.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ class DartData:
     public: tuple[Behavior, ...]
     benign: tuple[Behavior, ...]
     replay: tuple[Behavior, ...]
-    """Benign prompts for replay, borderline look-alikes included (they come last)."""
+    """Benign prompts for replay, those written for sparring's replay included (they come
+    last)."""
     borderline: tuple[Behavior, ...] = ()
-    """The borderline look-alikes among ``replay``."""
+    """The prompts among ``replay`` written for it: look-alikes, then writing tasks."""
     validation: tuple[Behavior, ...] = ()
     """Harmful prompts of the seed source, apart from seeds and held-out: the round gate's."""
     validation_benign: tuple[Behavior, ...] = ()
@@ -77,7 +79,7 @@ def make_splits(config: DartConfig) -> DartData:
     public = _take([b for b in suite(config.public_suite) if not b.benign], config.n_public, rng)
     benign_pool = [b for name in config.benign_suites for b in suite(name) if b.benign]
     benign = _take(benign_pool, config.n_benign, rng)
-    for field in ("replay_suite", "borderline_suite"):
+    for field in ("replay_suite", "borderline_suite", "task_suite"):
         if getattr(config, field) in config.benign_suites:
             raise ConfigError(f"{field} must differ from benign_suites (over-refusal is held out)")
     replay = _take([b for b in suite(config.replay_suite) if b.benign], config.n_replay, rng)
@@ -93,6 +95,10 @@ def make_splits(config: DartConfig) -> DartData:
     reported = {b.id for b in benign}
     benign_rest = [b for b in benign_pool if b.id not in reported]
     validation_benign = _take(benign_rest, config.n_validation_benign, rng)
+    if config.n_tasks:
+        # Drawn last of all, so every split above is that of a run without them.
+        pool = [b for b in suite(config.task_suite) if b.benign and b.id not in taken]
+        borderline += _take(pool, config.n_tasks, rng)
     return DartData(
         seeds,
         held_out,

@@ -2,8 +2,8 @@
 (uncertainty for DART, every successful attack for MART), find a safe answer for each (the
 target's own, else context-distilled) and for the plain intent each was written from, top
 them up with earlier rounds' safety examples when the round has few (rehearsal), and
-fine-tune the target on them mixed with a replay of its own benign answers (benign prompts
-and borderline look-alikes)."""
+fine-tune the target on them mixed with a replay of its own benign answers (benign prompts,
+look-alikes and writing tasks)."""
 
 from __future__ import annotations
 
@@ -188,11 +188,10 @@ async def _prompted_answers(run: DartRun, plan: Sequence[AttemptSpec]) -> dict[s
 
 
 async def replay_examples(run: DartRun) -> tuple[list[Replay], set[str]]:
-    """The base target's own answers to the replay prompts (benign and borderline;
-    self-distillation) with their behavior ids, generated once per run, and the ids whose
-    answer was written under ``helpful_prompt`` because the plain answer was a refusal
-    (trained without that prompt). A prompt still refused is left out: replay teaches
-    answering, not refusing."""
+    """The base target's own answers to the replay prompts (self-distillation) with their
+    behavior ids, generated once per run, and the ids whose answer was written under
+    ``helpful_prompt`` because the plain answer was a refusal (trained without that prompt).
+    A prompt still refused is left out: replay teaches answering, not refusing."""
     plan = replay_plan(run.config, run.data.replay)
     async with run.chat(run.base_target()) as model:
         results = await run.run_phase(model, plan, judged=False)

@@ -12,7 +12,9 @@ attacks (``suite_attacks``): the injection, extraction and energy-latency famili
 exact checks need no judge model.
 ``builtin-borderline`` holds more such look-alikes (a harmful word in an ordinary request:
 kill a process, launder a jumper); DART replays them so that training to refuse does not
-spread to them. It is not part of ``builtin``.
+spread to them. ``builtin-tasks`` holds harmless writing tasks on harmful topics (a crime
+story, a history of propaganda, a leaflet on mixing alcohol and sleeping pills): the form
+that attacks wrapped in fiction take. DART can replay them too. Neither is in ``builtin``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ _BUILTIN_FILES = {
     "builtin-harmful": "builtin_harmful.jsonl",
     "builtin-benign": "builtin_benign.jsonl",
     "builtin-borderline": "builtin_borderline.jsonl",
+    "builtin-tasks": "builtin_tasks.jsonl",
 }
 
 _BUILTIN_MAPPING = ColumnMapping(text="text", id="id", category="category", benign="benign")
@@ -41,6 +44,7 @@ _BUILTIN_DESCRIPTIONS = {
     "builtin-harmful": "Harmful requests written for sparring, spread over the taxonomy.",
     "builtin-benign": "Risky-looking requests that should be answered (over-refusal probes).",
     "builtin-borderline": "Benign requests with a harmful-sounding word, for DART's replay.",
+    "builtin-tasks": "Harmless writing tasks on harmful topics, for DART's replay.",
 }
 
 
