@@ -81,7 +81,8 @@ async def train_target(run: DartRun, r: int, candidates: Sequence[Candidate]) ->
         f"answer ({distilled} by context distillation); {len(anchored)} plain intents "
         f"anchored; {len(rehearsed)} rehearsed from "
         f"earlier rounds; {len(replay)} replay examples ({payload['replay_borderline']} "
-        f"borderline, {payload['replay_helpful']} answered under the helpful prompt)"
+        f"look-alikes or writing tasks, {payload['replay_helpful']} answered under the "
+        "helpful prompt)"
     )
     payload |= run.train(
         run.target, safety + replay if examples else [], round_lora(run.config, r), r
