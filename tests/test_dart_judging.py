@@ -21,7 +21,7 @@ pytest.importorskip("llama_cpp")
 from sparring import api
 from sparring.dart import report
 from sparring.dart.config import DartConfig, dart_config
-from sparring.dart.context import DartRun, kept_evaluation, target_adapter
+from sparring.dart.context import DartRun, adapter_rounds, kept_evaluation, target_adapter
 from sparring.dart.evaluation import compliance, is_evaluation, verdict_of
 from sparring.dart.loop import run_dart, run_round
 from sparring.dart.splits import make_splits
@@ -30,6 +30,7 @@ from sparring.dart.target_training import (
     rehearsal,
     replay_count,
     replay_examples,
+    round_lora,
     round_replay,
 )
 from sparring.data import suite
@@ -249,6 +250,20 @@ def test_a_later_round_is_gated_against_the_last_kept_round(dart_run: DartRun) -
     assert kept_evaluation(done, 2) is done["r1/eval"]
     done["r1/gate"] = {"rejected": True}
     assert kept_evaluation(done, 2) is done["r0/eval"]
+
+
+def test_the_learning_rate_decays_with_the_rounds_the_continued_adapter_was_trained_in() -> None:
+    trained = {"with_safe_answer": 3}
+    done: dict[str, dict[str, Any]] = {"r1/target-train": trained, "r2/target-train": trained}
+    assert [adapter_rounds(done, r) for r in (1, 2, 3)] == [0, 1, 2]
+    # A rejected round's training is dropped: the next round continues the adapter before it.
+    rejected = {**done, "r1/gate": {"rejected": True}, "r2/gate": {"rejected": False}}
+    assert [adapter_rounds(rejected, r) for r in (2, 3)] == [0, 1]
+    # A round without a new safe answer leaves the adapter as it was.
+    assert adapter_rounds({"r1/target-train": {"with_safe_answer": 0}}, 2) == 0
+    config = DartConfig(target_lr_decay=0.5)
+    base_lr = config.target_lora.learning_rate
+    assert [round_lora(config, k).learning_rate for k in (0, 2)] == [base_lr, base_lr / 4]
 
 
 def test_a_round_with_few_safety_examples_rehearses_earlier_ones(dart_run: DartRun) -> None:

@@ -180,8 +180,9 @@ class DartConfig(Frozen):
         1.0,
         gt=0,
         le=1,
-        description="The target's learning rate in round r is target_lora's times "
-        "target_lr_decay^(r-1): later rounds continue the adapter and move it less.",
+        description="The target's learning rate in a round is target_lora's times "
+        "target_lr_decay^k, k the earlier rounds the adapter it continues was trained in "
+        "(rounds the gate rejected do not count): later rounds move the adapter less.",
     )
     refusal_gate: float | None = Field(
         0.05,

@@ -150,6 +150,18 @@ def target_adapter(steps: Mapping[str, dict[str, Any]]) -> dict[str, str | None]
     return kept
 
 
+def adapter_rounds(steps: Mapping[str, dict[str, Any]], r: int) -> int:
+    """How many rounds before ``r`` the target adapter in force was trained in: rounds that
+    trained (found a new safe answer) and that the gate did not reject. A rejected round's
+    training is dropped, so it does not count."""
+    return sum(
+        1
+        for k in range(1, r)
+        if steps.get(f"r{k}/target-train", {}).get("with_safe_answer", 0)
+        and not (steps.get(f"r{k}/gate") or {}).get("rejected")
+    )
+
+
 def kept_evaluation(steps: Mapping[str, dict[str, Any]], r: int) -> dict[str, Any]:
     """The stored evaluation of the target in force before round ``r``: that of the last
     earlier round the gate kept, else the base target's (``r0/eval``)."""

@@ -21,7 +21,7 @@ from sparring.dart.active import (
 )
 from sparring.dart.candidate import Answer, Candidate, judged_answers
 from sparring.dart.config import DartConfig
-from sparring.dart.context import DartRun
+from sparring.dart.context import DartRun, adapter_rounds
 from sparring.dart.plans import anchor_plan, distill_plan, helpful_replay_plan, replay_plan
 from sparring.judges.rules import read_response
 from sparring.train import LoRAConfig, SFTExample
@@ -85,7 +85,10 @@ async def train_target(run: DartRun, r: int, candidates: Sequence[Candidate]) ->
         "helpful prompt)"
     )
     payload |= run.train(
-        run.target, safety + replay if examples else [], round_lora(run.config, r), r
+        run.target,
+        safety + replay if examples else [],
+        round_lora(run.config, adapter_rounds(run.store.steps(run.run_id), r)),
+        r,
     )
     run.record(f"r{r}/target-train", payload)
 
@@ -127,10 +130,12 @@ def round_replay(
     return rng.sample(list(replay), replay_count(config, safety_examples, len(replay)))
 
 
-def round_lora(config: DartConfig, r: int) -> LoRAConfig:
-    """The target's LoRA settings in round ``r``: its learning rate decays by
-    ``target_lr_decay`` per round after the first."""
-    lr = config.target_lora.learning_rate * config.target_lr_decay ** (r - 1)
+def round_lora(config: DartConfig, trained: int) -> LoRAConfig:
+    """The target's LoRA settings for a round that continues an adapter trained in
+    ``trained`` earlier rounds (``adapter_rounds``): its learning rate decays by
+    ``target_lr_decay`` per such round, so a round after a rejected one (which starts from
+    the adapter kept before it) trains at the rate that adapter's next round would have."""
+    lr = config.target_lora.learning_rate * config.target_lr_decay**trained
     return config.target_lora.model_copy(update={"learning_rate": lr})
 
 
