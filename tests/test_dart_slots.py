@@ -70,3 +70,24 @@ def test_a_slot_trains_round_after_round_in_one_process(tmp_path: Path) -> None:
     assert all(torch.allclose(b1[k], b2[k], atol=1e-6) for k in b1)
     after = dict(base.named_parameters())
     assert all(torch.equal(before[n], after[n]) for n in before)
+
+
+def test_a_scaled_slot_generates_with_a_scaled_adapter_and_trains_on_the_unscaled_one(
+    tmp_path: Path,
+) -> None:
+    """``scale`` (DART's ``target_scale``) reaches the GGUF the slot generates with; the peft
+    adapter a next round continues keeps the trained alpha."""
+    pytest.importorskip("peft")
+    import json
+
+    import gguf
+
+    example = SFTExample(messages=(Message(role="user", content="Say hi."),), response="Hi!")
+    slot = ModelSlot("target", "builtin/smollm2-135m", tmp_path, scale=0.25)
+    tiny = LoRAConfig(rank=4, alpha=8.0, max_steps=1, batch_size=1, max_len=64)
+    slot.train([example], tiny, "r1", seed=0)
+    assert slot.adapter_dir is not None and slot.adapter_gguf is not None
+    alpha = gguf.GGUFReader(slot.adapter_gguf).fields["adapter.lora.alpha"].contents()
+    assert alpha == pytest.approx(0.25 * 8.0)
+    peft_config = json.loads((slot.adapter_dir / "adapter_config.json").read_text())
+    assert peft_config["lora_alpha"] == 8.0

@@ -325,7 +325,8 @@ async def test_hfmodel_that_was_trained_generates_the_taught_phrase(
     assert answer.text.startswith(PHRASE)
 
 
-async def test_llamacpp_with_exported_adapter_gives_the_taught_phrase(exported: Path) -> None:
+async def _greedy_smol(lora: list[tuple[Path, float]]) -> str:
+    """SmolLM2's greedy answer to QUESTION in llama.cpp with ``lora`` applied."""
     pytest.importorskip("llama_cpp")
     from sparring.models.llamacpp import LlamaCppModel
 
@@ -335,14 +336,44 @@ async def test_llamacpp_with_exported_adapter_gives_the_taught_phrase(exported: 
         n_ctx=128,
         n_threads=1,
         n_seq_max=1,
-        lora=[(exported, 1.0)],
+        lora=lora,
     )
     try:
         [answer] = await model.generate([QUESTION], GREEDY)
     finally:
         await model.aclose()
     assert answer.ok
-    assert answer.text.startswith(PHRASE)
+    return answer.text
+
+
+async def test_llamacpp_with_exported_adapter_gives_the_taught_phrase(exported: Path) -> None:
+    assert (await _greedy_smol([(exported, 1.0)])).startswith(PHRASE)
+
+
+async def test_a_scaled_export_applies_that_share_of_the_update(
+    exported: Path, taught: TrainResult
+) -> None:
+    """The scale is folded into the adapter's alpha: the tensors stay as trained, and
+    llama.cpp answers with a half-scale export as with the full one at run-time scale 0.5."""
+    folder = taught.adapter_dir.parent
+    half = export_gguf_adapter(taught.adapter_dir, zoo.gguf_path(SMOL), folder / "half.gguf", 0.5)
+    tiny = export_gguf_adapter(taught.adapter_dir, zoo.gguf_path(SMOL), folder / "tiny.gguf", 1e-6)
+    full_file, half_file = gguf.GGUFReader(exported), gguf.GGUFReader(half)
+    assert half_file.fields["adapter.lora.alpha"].contents() == pytest.approx(TEACH.alpha / 2)
+    assert [t.name for t in half_file.tensors] == [t.name for t in full_file.tensors]
+    assert all(
+        (a.data == b.data).all() for a, b in zip(half_file.tensors, full_file.tensors, strict=True)
+    )
+    assert await _greedy_smol([(half, 1.0)]) == await _greedy_smol([(exported, 0.5)])
+    assert await _greedy_smol([(tiny, 1.0)]) == await _greedy_smol([])
+
+
+def test_an_export_scale_that_is_not_above_zero_is_refused(
+    taught: TrainResult, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match="scale must be above 0"):
+        export_gguf_adapter(taught.adapter_dir, zoo.gguf_path(SMOL), tmp_path / "z.gguf", 0.0)
+    assert not (tmp_path / "z.gguf").exists()
 
 
 def test_llamacpp_names_a_missing_adapter_file(tmp_path: Path) -> None:
@@ -371,15 +402,4 @@ def test_llamacpp_rejects_an_adapter_made_for_another_model(exported: Path) -> N
 
 
 async def test_llamacpp_base_without_adapter_does_not_give_the_phrase() -> None:
-    pytest.importorskip("llama_cpp")
-    from sparring.models.llamacpp import LlamaCppModel
-
-    model = LlamaCppModel(
-        zoo.gguf_path(SMOL), model_id="builtin/smollm2", n_ctx=128, n_threads=1, n_seq_max=1
-    )
-    try:
-        [answer] = await model.generate([QUESTION], GREEDY)
-    finally:
-        await model.aclose()
-    assert answer.ok
-    assert "walrus" not in answer.text.lower()
+    assert "walrus" not in (await _greedy_smol([])).lower()

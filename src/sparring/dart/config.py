@@ -184,6 +184,15 @@ class DartConfig(Frozen):
         "target_lr_decay^k, k the earlier rounds the adapter it continues was trained in "
         "(rounds the gate rejected do not count): later rounds move the adapter less.",
     )
+    target_scale: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Share of its trained update the target applies after a round: the model "
+        "it is evaluated, attacked and exported as lies this far from the base weights "
+        "towards the trained ones (weight-space interpolation, as WiSE-FT does for full "
+        "fine-tuning); training continues the unscaled adapter. 1.0: the update as trained.",
+    )
     refusal_gate: float | None = Field(
         0.05,
         ge=-1,

@@ -52,7 +52,7 @@ class DartRun:
     """behavior id → (latest attack on it, the target's first answer)."""
 
     def __post_init__(self) -> None:
-        self.target = ModelSlot("target", self.config.target, self.workdir)
+        self.target = self.base_target()
         self.red = ModelSlot("red", self.config.red, self.workdir)
         self.archive = DiversityArchive(
             self.embedder, max_cosine=self.config.max_cosine, max_bleu=self.config.max_bleu
@@ -61,7 +61,7 @@ class DartRun:
 
     def base_target(self) -> ModelSlot:
         """A slot holding the untrained target."""
-        return ModelSlot("target", self.config.target, self.workdir)
+        return ModelSlot("target", self.config.target, self.workdir, self.config.target_scale)
 
     def chat(self, slot: ModelSlot) -> AbstractAsyncContextManager[ChatModel]:
         """The slot's model, loaded for the run's concurrency (use with ``async with``)."""

@@ -48,6 +48,9 @@ class ModelSlot:
     """Model spec of the base model: ``builtin/NAME`` or ``llamacpp/PATH.gguf``."""
     workdir: Path
     """Where this run's checkpoints go."""
+    scale: float = 1.0
+    """Share of the trained update the model applies (``export_gguf_adapter``'s scale):
+    generation and export use the adapter at this scale; training continues it unscaled."""
     adapter_dir: Path | None = None
     """The latest peft adapter folder, None before the first training round."""
     adapter_gguf: Path | None = None
@@ -115,7 +118,7 @@ class ModelSlot:
         # peft put the LoRA layers into the base model itself; take them out so the next
         # round loads its adapter onto a plain base, exactly as a resumed run does.
         result.model.unload()
-        gguf = export_gguf_adapter(result.adapter_dir, self.gguf, out / "adapter.gguf")
+        gguf = export_gguf_adapter(result.adapter_dir, self.gguf, out / "adapter.gguf", self.scale)
         self.adapter_dir, self.adapter_gguf = result.adapter_dir, gguf
         record = result.record
         return {

@@ -49,13 +49,20 @@ class _Settings:
     rank_divisor_is_sqrt: bool
 
 
-def export_gguf_adapter(adapter_dir: Path, base_gguf: Path, out_path: Path) -> Path:
+def export_gguf_adapter(
+    adapter_dir: Path, base_gguf: Path, out_path: Path, scale: float = 1.0
+) -> Path:
     """Write the peft LoRA adapter in ``adapter_dir`` as a llama.cpp adapter for
     ``base_gguf`` at ``out_path`` (written whole or not at all); returns ``out_path``.
 
+    ``scale`` multiplies the update the file applies (it is folded into
+    ``adapter.lora.alpha``, so llama.cpp and ``merge_adapter`` both apply it): 0.5 puts the
+    model halfway between the base weights and the trained ones.
+
     Raises ModelNotFoundError when ``adapter_dir`` holds no adapter; DataError for an
-    unreadable adapter or base GGUF; ConfigError for an adapter llama.cpp cannot apply
-    (DoRA, extra trained modules, per-layer alpha, or layers the base GGUF lacks).
+    unreadable adapter or base GGUF; ConfigError for a scale that is not above 0 or an
+    adapter llama.cpp cannot apply (DoRA, extra trained modules, per-layer alpha, or layers
+    the base GGUF lacks).
     """
     try:
         import gguf
@@ -63,6 +70,8 @@ def export_gguf_adapter(adapter_dir: Path, base_gguf: Path, out_path: Path) -> P
         from safetensors.numpy import load_file
     except ImportError as exc:
         raise MissingPackageError("exporting adapters to GGUF", "'sparring[train]'") from exc
+    if not scale > 0:
+        raise ConfigError(f"export_gguf_adapter: scale must be above 0, got {scale}")
     adapter_dir, base_gguf, out_path = Path(adapter_dir), Path(base_gguf), Path(out_path)
     settings = _read_settings(adapter_dir)
     header = read_header(base_gguf)
@@ -76,7 +85,8 @@ def export_gguf_adapter(adapter_dir: Path, base_gguf: Path, out_path: Path) -> P
         rank = next(iter(pairs.values()))[0].shape[0]
         # llama.cpp divides by the rank; rsLoRA divides by its square root instead.
         scale_rank = math.sqrt(rank) if settings.rank_divisor_is_sqrt else rank
-        writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, settings.alpha * rank / scale_rank)
+        alpha = scale * settings.alpha * rank / scale_rank
+        writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
         for module in sorted(pairs):
             lora_a, lora_b = pairs[module]
             tensor = _tensor_name(names, module, header, base_gguf)
