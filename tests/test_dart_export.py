@@ -83,11 +83,12 @@ def dart_run(
     *,
     rejected: frozenset[int] = frozenset(),
     trained: tuple[str, ...] = (),
+    scale: float = 1.0,
 ) -> str:
     """A stored DART run of ``len(adapters)`` rounds; round r trained ``adapters[r-1]``
-    (None: nothing to train) on the prompts ``trained`` (with a refusal each), and the gate
-    rejected the rounds in ``rejected``."""
-    config = DART_CONFIG | {"iterations": len(adapters)}
+    (None: nothing to train) on the prompts ``trained`` (with a refusal each), the gate
+    rejected the rounds in ``rejected``, and the config's ``target_scale`` is ``scale``."""
+    config = DART_CONFIG | {"iterations": len(adapters), "target_scale": scale}
     model_ids = {"target": TARGET, "red": TARGET, "judge": "embedded-minilm@2"}
     with RunStore(store_path) as store:
         run_id = store.create_run("dart", config, 7, model_ids)
@@ -160,8 +161,10 @@ def test_the_exported_model_is_a_spec_that_chat_and_scan_take(
     assert card["merged"]["types"] == {"Q4_1->F16": 6}
     assert [row["method"] for row in card["table"]] == ["base", "dart"]
     assert card["table"][1]["vr_held_out"]["k"] == 20
+    assert card["target_scale"] == 1.0
     text = (out / "MODEL_CARD.md").read_text()
     assert run_id in text and "DART table" in text and spec in text
+    assert "target_scale" not in text
     # It trained on the harmful prompt above and could have on each of the replay pool's.
     assert card["trained_suites"] == ["hh-harmless", "builtin-benign", "builtin-tasks"]
     pool = [b.text for b in make_splits(dart_config(DART_CONFIG)).replay]
@@ -205,7 +208,7 @@ def test_the_export_is_the_target_of_the_last_round_the_gate_kept(
     adapters: tuple[Path, Path], tmp_path: Path
 ) -> None:
     store = tmp_path / "runs.sqlite"
-    run_id = dart_run(store, list(adapters), rejected=frozenset({2}))
+    run_id = dart_run(store, list(adapters), rejected=frozenset({2}), scale=0.5)
     out = tmp_path / "empty"
     out.mkdir()  # an empty folder is taken as a new one
     with api.open_store(store) as opened:
@@ -213,6 +216,10 @@ def test_the_export_is_the_target_of_the_last_round_the_gate_kept(
     assert (out / "adapter.gguf").read_bytes() == adapters[0].read_bytes()
     assert exported.card["round"] == 1 and exported.card["rounds_evaluated"] == 2
     assert exported.card["table"][1]["kept_round"] == 1
+    # The adapter file already applies the scale; the card says so.
+    assert (
+        "round 1's LoRA update at `target_scale` 0.5 folded" in (out / "MODEL_CARD.md").read_text()
+    )
 
 
 def _refused(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:

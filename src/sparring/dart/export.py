@@ -209,6 +209,7 @@ def _card(
         "round": rnd,
         "rounds_evaluated": len(run.rounds) - 1,
         "iterations": record.config.get("iterations"),
+        "target_scale": record.config.get("target_scale", 1.0),
         "base": base,
         "adapter": {k: v for k, v in adapter.items() if k not in ("schema", "base")},
         "folder": str(folder),
@@ -231,6 +232,8 @@ def _card_markdown(card: dict[str, Any], run: report.MethodRun) -> str:
         f"{how.replace('->', ' → ')} ({n})" for how, n in sorted(card["merged"]["types"].items())
     )
     base, adapter, merged = card["base"], card["adapter"], card["merged"]
+    scale = card["target_scale"]
+    at_scale = "" if scale == 1 else f" at `target_scale` {scale:g}"
     return "\n".join(
         [
             f"# {base['spec']} hardened by {card['method']} (run {card['run']})",
@@ -241,9 +244,10 @@ def _card_markdown(card: dict[str, Any], run: report.MethodRun) -> str:
             f"`{card['judge']}`"
             + (f" and `{card['second_judge']}`." if card["second_judge"] else "."),
             f"- Base model: `{base['spec']}` ({base['file']}, sha256 `{base['sha256']}`).",
-            f"- `{merged['file']}`: the base with round {adapter['round']}'s LoRA update folded "
-            f"into {merged['updated_tensors']} of its {merged['tensors']} tensors, stored as "
-            f"{types}; every other tensor and metadata key is the base's, byte for byte.",
+            f"- `{merged['file']}`: the base with round {adapter['round']}'s LoRA update"
+            f"{at_scale} folded into {merged['updated_tensors']} of its {merged['tensors']} "
+            f"tensors, stored as {types}; every other tensor and metadata key is the base's, "
+            "byte for byte.",
             f"- `{adapter['file']}` (sha256 `{adapter['sha256']}`): the same update as a "
             f"llama.cpp LoRA adapter, for the base GGUF named in `{ADAPTER_INFO}`.",
             "",
