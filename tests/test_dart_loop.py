@@ -29,6 +29,7 @@ from sparring.dart.config import load_dart_config
 from sparring.dart.evaluation import is_evaluation
 from sparring.dart.loop import run_dart
 from sparring.store import RunStore
+from sparring.train import LoRAConfig
 
 TINY: dict[str, Any] = {
     "method": "dart",
@@ -53,6 +54,7 @@ TINY: dict[str, Any] = {
     "budget_fraction": 0.5,
     "anchor_intents": True,
     "target_lora": {"epochs": 1, "batch_size": 4, "max_len": 96},
+    "target_scale": 0.5,
     "red_lora": {"epochs": 1, "batch_size": 4, "max_len": 128},
     "concurrency": 8,
 }
@@ -129,7 +131,12 @@ def test_a_round_stores_every_stage_with_consistent_counts(reference: tuple[Path
     if second["with_safe_answer"] > 0 and second_new < TINY["min_safety"]:
         assert second["rehearsed"] == min(TINY["min_safety"] - second_new, new)
     if target["with_safe_answer"]:
-        assert Path(target["adapter_gguf"]).is_file()
+        # The target generates (and is evaluated and exported) at target_scale.
+        import gguf
+
+        reader = gguf.GGUFReader(target["adapter_gguf"])
+        alpha = reader.fields["adapter.lora.alpha"].contents()
+        assert alpha == pytest.approx(TINY["target_scale"] * LoRAConfig().alpha)
     # A round that trains writes a new adapter; one with nothing to learn keeps the last.
     # (Whether the tiny run trains in both rounds depends on sampling; test_dart_slots
     # trains a slot twice for certain.)
