@@ -131,6 +131,7 @@ def test_a_round_stores_every_stage_with_consistent_counts(reference: tuple[Path
     if second["with_safe_answer"] > 0 and second_new < TINY["min_safety"]:
         assert second["rehearsed"] == min(TINY["min_safety"] - second_new, new)
     if target["with_safe_answer"]:
+        assert Path(target["adapter_gguf"]).is_file()
         # The target generates (and is evaluated and exported) at target_scale.
         import gguf
 
