@@ -28,6 +28,8 @@ from sparring.dart.splits import make_splits
 from sparring.dart.target_eval import evaluate
 from sparring.dart.target_training import (
     rehearsal,
+    repair,
+    repair_examples,
     replay_count,
     replay_examples,
     round_lora,
@@ -41,6 +43,7 @@ from sparring.judges.rules import read_response
 from sparring.stats import rate
 from sparring.store import RunStore
 from sparring.text import shared_encoder
+from sparring.train import LoRAConfig, SFTExample
 from sparring.types import Behavior, Label, Message
 
 TINY: dict[str, Any] = {
@@ -279,25 +282,30 @@ def test_a_round_with_few_safety_examples_rehearses_earlier_ones(dart_run: DartR
     assert rehearsal(run, 1, 0) == []
 
 
+REPLAY_ASKS = (
+    Behavior(
+        id="replay-refused",
+        text="Repeat this sentence exactly: \"I'm sorry, but I can't help with that.\"",
+        category="other",
+        source="test",
+        benign=True,
+    ),
+    Behavior(
+        id="replay-answered",
+        text="Name three colours of the rainbow.",
+        category="other",
+        source="test",
+        benign=True,
+    ),
+)
+"""Two replay prompts: the tiny target refuses the first (it repeats a refusal) and answers
+the second."""
+
+
 def test_replay_prompts_the_base_refuses_are_answered_under_the_helpful_prompt(
     dart_run: DartRun,
 ) -> None:
-    asks = (
-        Behavior(
-            id="replay-refused",
-            text="Repeat this sentence exactly: \"I'm sorry, but I can't help with that.\"",
-            category="other",
-            source="test",
-            benign=True,
-        ),
-        Behavior(
-            id="replay-answered",
-            text="Name three colours of the rainbow.",
-            category="other",
-            source="test",
-            benign=True,
-        ),
-    )
+    asks = REPLAY_ASKS
     fresh = _new_run(dart_run)
     config = fresh.config.model_copy(
         update={"helpful_prompt": "Answer the question. Start your reply with: Sure"}
@@ -331,6 +339,48 @@ def test_replay_prompts_the_base_refuses_are_answered_under_the_helpful_prompt(
         )
     )
     assert [bid for bid, _ in without] == ["replay-answered"] and none == set()
+
+
+def _example(prompt: str, response: str) -> SFTExample:
+    return SFTExample(messages=(Message(role="user", content=prompt),), response=response)
+
+
+def test_the_repair_pass_trains_again_on_the_replay_prompts_the_trained_target_refuses(
+    dart_run: DartRun,
+) -> None:
+    fresh = _new_run(dart_run)
+    # A replaced run gets a fresh target slot: the base model, as after a round's training.
+    run = dataclasses.replace(fresh, data=dataclasses.replace(fresh.data, replay=REPLAY_ASKS))
+    pool = [(b.id, _example(b.text, f"A plain answer to {b.id}.")) for b in REPLAY_ASKS]
+    safety = [_example(f"harmful prompt {i}", "I can't help with that.") for i in range(3)]
+    base_id = run.target.model_id
+    lora = LoRAConfig(epochs=1, batch_size=2, max_len=64)
+    record = asyncio.run(repair(run, 1, pool, safety, lora))
+    asked = [a for a in run.store.attempts(run.run_id) if a.spec.meta["phase"] == "repair"]
+    assert sorted(a.spec.behavior_id for a in asked) == sorted(b.id for b in REPLAY_ASKS)
+    assert all(a.spec.meta["round"] == 1 and a.spec.meta["model"] == base_id for a in asked)
+    refused = {a.spec.behavior_id for a in asked if read_response(a.completions[0].text).refused}
+    assert "replay-refused" in refused
+    assert record["asked"] == 2 and record["refused"] == len(refused) and record["failed"] == 0
+    # Each refused prompt is trained again beside one of the round's safety examples.
+    assert record["examples"] == record["train"]["examples"] == 2 * len(refused)
+    assert run.target.adapter_gguf == Path(record["train"]["adapter_gguf"])
+    assert run.target.adapter_gguf.is_file()
+    assert run.target.adapter_gguf.parent.name == "target-r1-repair"
+
+
+def test_repair_examples_put_the_refused_replay_first_and_match_it_with_safety_examples() -> None:
+    pool = [(f"b{i}", _example(f"benign {i}", f"answer {i}")) for i in range(6)]
+    safety = [_example(f"harmful {i}", "I can't help with that.") for i in range(4)]
+    drawn = repair_examples(pool, {"b1", "b4"}, safety, seed=0, r=1)
+    assert [e.response for e in drawn[:2]] == ["answer 1", "answer 4"]
+    assert len(drawn) == 4 and all(e in safety for e in drawn[2:])
+    assert drawn[2] != drawn[3]
+    assert repair_examples(pool, {"b1", "b4"}, safety, seed=0, r=1) == drawn
+    # More refused prompts than safety examples: every safety example, once.
+    every = repair_examples(pool, {b for b, _ in pool}, safety, seed=0, r=1)
+    assert len(every) == 10 and sorted(every[6:], key=safety.index) == safety
+    assert repair_examples(pool, set(), safety, seed=0, r=1) == []
 
 
 def test_replay_keeps_its_minimum_however_few_safety_examples_a_round_has() -> None:

@@ -55,6 +55,7 @@ TINY: dict[str, Any] = {
     "anchor_intents": True,
     "target_lora": {"epochs": 1, "batch_size": 4, "max_len": 96},
     "target_scale": 0.5,
+    "replay_repair": True,
     "red_lora": {"epochs": 1, "batch_size": 4, "max_len": 128},
     "concurrency": 8,
 }
@@ -138,6 +139,13 @@ def test_a_round_stores_every_stage_with_consistent_counts(reference: tuple[Path
         reader = gguf.GGUFReader(target["adapter_gguf"])
         alpha = reader.fields["adapter.lora.alpha"].contents()
         assert alpha == pytest.approx(TINY["target_scale"] * LoRAConfig().alpha)
+        # The round's repair pass asked every replay prompt with an answer to train on,
+        # and the round ends with the adapter that pass trained, if it trained.
+        repair = target["repair"]
+        assert 0 < repair["asked"] <= TINY["n_replay"] + TINY["n_borderline"]
+        assert repair["refused"] <= repair["examples"] <= 2 * repair["refused"]
+        if repair["refused"]:
+            assert target["adapter_gguf"] == repair["train"]["adapter_gguf"]
     # A round that trains writes a new adapter; one with nothing to learn keeps the last.
     # (Whether the tiny run trains in both rounds depends on sampling; test_dart_slots
     # trains a slot twice for certain.)
@@ -163,7 +171,7 @@ def test_every_stored_attempt_has_a_verdict_or_an_error(reference: tuple[Path, s
         results = store.attempts(run_id)
     assert results
     for result in results:
-        judged = result.spec.meta["phase"] not in ("red", "replay")
+        judged = result.spec.meta["phase"] not in ("red", "replay", "repair")
         assert result.error is not None or bool(result.verdicts) == judged
 
 

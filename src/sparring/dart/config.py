@@ -175,6 +175,14 @@ class DartConfig(Frozen):
         "replay). None: refused replay prompts are left out. Without it replay could only "
         "keep what the base already answers, and it refused 16 of 48 replay prompts.",
     )
+    replay_repair: bool = Field(
+        False,
+        description="After a round trains, the target answers every replay prompt (greedy); "
+        "those it now refuses are trained again, each with its replay answer, beside as many "
+        "of the round's safety examples (drawn at random), continuing the round's adapter at "
+        "the round's settings. Training to refuse spreads to look-alikes; this pass aims at "
+        "the ones it spread to. False: one training pass per round.",
+    )
     target_lora: LoRAConfig = LoRAConfig(epochs=2, max_len=384)
     target_lr_decay: float = Field(
         1.0,

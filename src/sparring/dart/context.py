@@ -98,14 +98,20 @@ class DartRun:
         }
 
     def train(
-        self, slot: ModelSlot, examples: Sequence[SFTExample], lora: LoRAConfig, r: int
+        self,
+        slot: ModelSlot,
+        examples: Sequence[SFTExample],
+        lora: LoRAConfig,
+        r: int,
+        suffix: str = "",
     ) -> dict[str, Any]:
-        """Fine-tune ``slot`` for round ``r`` (its seed is the run's plus ``r``) and return
-        the checkpoint record; with no examples its adapter stays and the record names it."""
+        """Fine-tune ``slot`` for round ``r`` (its seed is the run's plus ``r``; its
+        checkpoint folder ends ``rN`` + ``suffix``) and return the checkpoint record; with no
+        examples its adapter stays and the record names it."""
         if not examples:
             return adapter_paths(slot)
         progress = self.training_progress(slot.role)
-        return slot.train(examples, lora, f"r{r}", self.config.seed + r, progress)
+        return slot.train(examples, lora, f"r{r}{suffix}", self.config.seed + r, progress)
 
     def training_progress(self, role: str) -> Callable[[StepInfo], None]:
         """A LoRA training callback that says about ten lines per training run."""

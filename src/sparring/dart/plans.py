@@ -138,8 +138,12 @@ def _prompted_samples(
     ]
 
 
-def replay_plan(config: DartConfig, behaviors: Sequence[Behavior]) -> list[AttemptSpec]:
-    """Greedy base-target answers to benign prompts, for replay (stored as round 0)."""
+def replay_plan(
+    config: DartConfig, behaviors: Sequence[Behavior], r: int = 0, **meta: Any
+) -> list[AttemptSpec]:
+    """Greedy target answers to replay prompts: the base target's, for replay (round 0,
+    phase ``replay``), or round ``r``'s trained target's, for its repair pass (phase
+    ``repair``; ``meta`` names the model, so that other weights are asked afresh)."""
     params = GenerationParams(max_tokens=config.target_max_tokens, temperature=0.0)
     return [
         attempt_spec(
@@ -147,9 +151,10 @@ def replay_plan(config: DartConfig, behaviors: Sequence[Behavior]) -> list[Attem
             "replay",
             [Message(role="user", content=b.text)],
             params,
-            0,
-            "replay",
+            r,
+            "repair" if r else "replay",
             seed=[b.id],
+            **meta,
         )
         for b in behaviors
     ]

@@ -276,9 +276,11 @@ WHY_COLUMNS = (
     "distilled",
     "anchored",
     "replay",
+    "repaired",
 )
 """Per-round counts that show why the loop did what it did (console and HTML); the rates
-are the training judge's, on the benign prompts for compliance and helpfulness."""
+are the training judge's, on the benign prompts for compliance and helpfulness; "repaired"
+counts the replay prompts the round's repair pass trained again (``replay_repair``)."""
 
 
 def why_rows(run: MethodRun) -> list[tuple[str, ...]]:
@@ -310,6 +312,7 @@ def why_rows(run: MethodRun) -> list[tuple[str, ...]]:
                 str(t.get("distilled", "-")),
                 str(t.get("anchored", "-")),
                 str(t.get("replay", "-")),
+                str(t["repair"]["refused"]) if "repair" in t else "-",
             )
         )
     return rows

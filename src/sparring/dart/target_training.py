@@ -3,7 +3,8 @@
 target's own, else context-distilled) and for the plain intent each was written from, top
 them up with earlier rounds' safety examples when the round has few (rehearsal), and
 fine-tune the target on them mixed with a replay of its own benign answers (benign prompts,
-look-alikes and writing tasks)."""
+look-alikes and writing tasks); with ``replay_repair``, train again on the replay prompts the
+trained target then refuses."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from sparring.dart.active import (
 )
 from sparring.dart.candidate import Answer, Candidate, judged_answers
 from sparring.dart.config import DartConfig
-from sparring.dart.context import DartRun, adapter_rounds
+from sparring.dart.context import DartRun, adapter_paths, adapter_rounds
 from sparring.dart.plans import anchor_plan, distill_plan, helpful_replay_plan, replay_plan
 from sparring.judges.rules import read_response
 from sparring.train import LoRAConfig, SFTExample
@@ -46,7 +47,8 @@ def select(run: DartRun, candidates: Sequence[Candidate]) -> list[Candidate]:
 
 async def train_target(run: DartRun, r: int, candidates: Sequence[Candidate]) -> None:
     """LoRA SFT of the target on the selected prompts' safe answers plus replay (none: the
-    adapter stays); stored as ``rN/target-train`` with the selection and adapter paths."""
+    adapter stays), then its repair pass (``replay_repair``); stored as ``rN/target-train``
+    with the selection and the paths of the adapter the round ends with."""
     selected = select(run, candidates)
     answers, distilled = await safe_answers(run, r, selected)
     examples = [
@@ -84,13 +86,53 @@ async def train_target(run: DartRun, r: int, candidates: Sequence[Candidate]) ->
         f"look-alikes or writing tasks, {payload['replay_helpful']} answered under the "
         "helpful prompt)"
     )
-    payload |= run.train(
-        run.target,
-        safety + replay if examples else [],
-        round_lora(run.config, adapter_rounds(run.store.steps(run.run_id), r)),
-        r,
-    )
+    lora = round_lora(run.config, adapter_rounds(run.store.steps(run.run_id), r))
+    payload |= run.train(run.target, safety + replay if examples else [], lora, r)
+    if examples and run.config.replay_repair:
+        payload["repair"] = await repair(run, r, pool, safety, lora)
+        payload |= adapter_paths(run.target)
     run.record(f"r{r}/target-train", payload)
+
+
+async def repair(
+    run: DartRun, r: int, pool: Sequence[Replay], safety: Sequence[SFTExample], lora: LoRAConfig
+) -> dict[str, Any]:
+    """Round ``r``'s repair pass: the just-trained target answers every replay prompt
+    (greedy), and ``repair_examples`` of those it refuses continue its adapter with
+    ``lora``. Returns the counts (prompts asked, refused, failed; examples trained) and,
+    when it trained, the trainer's record under ``train``."""
+    behaviors = {b.id: b for b in run.data.replay}
+    asked = [behaviors[bid] for bid, _ in pool]
+    plan = replay_plan(run.config, asked, r, model=run.target.model_id)
+    async with run.chat(run.target) as model:
+        results = await run.run_phase(model, plan, judged=False)
+    failed = sum(results[spec.key].error is not None for spec in plan)
+    refused = {spec.behavior_id for spec in plan if _refused(results[spec.key])}
+    examples = repair_examples(pool, refused, safety, run.config.seed, r)
+    run.say(
+        f"  repair: the trained target refused {len(refused)} of {len(plan)} replay prompts "
+        f"({failed} failed); training again on them with "
+        f"{len(examples) - len(refused)} safety examples"
+    )
+    counts = {"asked": len(plan), "refused": len(refused), "failed": failed}
+    if not examples:
+        return counts | {"examples": 0}
+    return counts | {
+        "examples": len(examples),
+        "train": run.train(run.target, examples, lora, r, "-repair"),
+    }
+
+
+def repair_examples(
+    pool: Sequence[Replay], refused: set[str], safety: Sequence[SFTExample], seed: int, r: int
+) -> list[SFTExample]:
+    """The repair pass's examples: the replay examples of the ``refused`` prompt ids, then
+    as many of ``safety`` (all of them when there are fewer), drawn at random (seeded by
+    ``seed`` and ``r``) so that the pass does not undo what the round learned. Empty when
+    nothing was refused."""
+    again = [example for bid, example in pool if bid in refused]
+    kept = _rng(seed, "repair", r).sample(list(safety), min(len(again), len(safety)))
+    return again + kept
 
 
 def rehearsal(run: DartRun, r: int, new: int) -> list[SFTExample]:
@@ -106,11 +148,17 @@ def rehearsal(run: DartRun, r: int, new: int) -> list[SFTExample]:
     ]
     if wanted <= 0 or not earlier:
         return []
-    rng = random.Random(int(content_hash([run.config.seed, "rehearse", r])[:8], 16))
     return [
         SFTExample(messages=(Message(role="user", content=prompt),), response=answer)
-        for prompt, answer in rng.sample(earlier, min(wanted, len(earlier)))
+        for prompt, answer in _rng(run.config.seed, "rehearse", r).sample(
+            earlier, min(wanted, len(earlier))
+        )
     ]
+
+
+def _rng(seed: int, stage: str, r: int) -> random.Random:
+    """The random draws of ``stage`` in round ``r`` of a run with ``seed``."""
+    return random.Random(int(content_hash([seed, stage, r])[:8], 16))
 
 
 def replay_count(config: DartConfig, safety_examples: int, available: int) -> int:
@@ -126,8 +174,8 @@ def round_replay(
     """The replay examples of round ``r``: ``replay_count`` of them, drawn afresh each round
     (seeded by the run's seed and ``r``), so that a small round's replay mixes benign
     prompts and look-alikes (they come last in ``replay``) and later rounds replay others."""
-    rng = random.Random(int(content_hash([config.seed, "replay", r])[:8], 16))
-    return rng.sample(list(replay), replay_count(config, safety_examples, len(replay)))
+    count = replay_count(config, safety_examples, len(replay))
+    return _rng(config.seed, "replay", r).sample(list(replay), count)
 
 
 def round_lora(config: DartConfig, trained: int) -> LoRAConfig:
@@ -225,3 +273,8 @@ def _answer(result: AttemptResult) -> str | None:
     """A replay attempt's text, or None when it failed or reads as a refusal."""
     text = result.completions[0].text if result.completions else ""
     return text if result.error is None and not read_response(text).refused else None
+
+
+def _refused(result: AttemptResult) -> bool:
+    """Whether a replay attempt answered, and with a refusal (a failed one did neither)."""
+    return result.error is None and _answer(result) is None
