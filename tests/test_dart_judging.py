@@ -29,7 +29,6 @@ from sparring.dart.target_eval import evaluate
 from sparring.dart.target_training import (
     rehearsal,
     repair,
-    repair_examples,
     replay_count,
     replay_examples,
     round_lora,
@@ -345,42 +344,30 @@ def _example(prompt: str, response: str) -> SFTExample:
     return SFTExample(messages=(Message(role="user", content=prompt),), response=response)
 
 
-def test_the_repair_pass_trains_again_on_the_replay_prompts_the_trained_target_refuses(
+def test_a_repair_trains_the_round_again_with_the_replay_prompts_its_target_refuses(
     dart_run: DartRun,
 ) -> None:
     fresh = _new_run(dart_run)
-    # A replaced run gets a fresh target slot: the base model, as after a round's training.
+    # A replaced run gets a fresh target slot: here it plays a round's trained target.
     run = dataclasses.replace(fresh, data=dataclasses.replace(fresh.data, replay=REPLAY_ASKS))
     pool = [(b.id, _example(b.text, f"A plain answer to {b.id}.")) for b in REPLAY_ASKS]
-    safety = [_example(f"harmful prompt {i}", "I can't help with that.") for i in range(3)]
-    base_id = run.target.model_id
+    training = [_example(f"harmful prompt {i}", "I can't help with that.") for i in range(3)]
+    trained_id = run.target.model_id
+    start: dict[str, str | None] = {"adapter_dir": None, "adapter_gguf": None}
     lora = LoRAConfig(epochs=1, batch_size=2, max_len=64)
-    record = asyncio.run(repair(run, 1, pool, safety, lora))
+    record = asyncio.run(repair(run, 1, pool, training, start, lora))
     asked = [a for a in run.store.attempts(run.run_id) if a.spec.meta["phase"] == "repair"]
     assert sorted(a.spec.behavior_id for a in asked) == sorted(b.id for b in REPLAY_ASKS)
-    assert all(a.spec.meta["round"] == 1 and a.spec.meta["model"] == base_id for a in asked)
+    assert all(a.spec.meta["round"] == 1 and a.spec.meta["model"] == trained_id for a in asked)
     refused = {a.spec.behavior_id for a in asked if read_response(a.completions[0].text).refused}
     assert "replay-refused" in refused
     assert record["asked"] == 2 and record["refused"] == len(refused) and record["failed"] == 0
-    # Each refused prompt is trained again beside one of the round's safety examples.
-    assert record["examples"] == record["train"]["examples"] == 2 * len(refused)
+    # The round's examples again, with each refused prompt's replay answer added, trained
+    # from where the round started.
+    assert record["train"]["examples"] == len(training) + len(refused)
     assert run.target.adapter_gguf == Path(record["train"]["adapter_gguf"])
     assert run.target.adapter_gguf.is_file()
     assert run.target.adapter_gguf.parent.name == "target-r1-repair"
-
-
-def test_repair_examples_put_the_refused_replay_first_and_match_it_with_safety_examples() -> None:
-    pool = [(f"b{i}", _example(f"benign {i}", f"answer {i}")) for i in range(6)]
-    safety = [_example(f"harmful {i}", "I can't help with that.") for i in range(4)]
-    drawn = repair_examples(pool, {"b1", "b4"}, safety, seed=0, r=1)
-    assert [e.response for e in drawn[:2]] == ["answer 1", "answer 4"]
-    assert len(drawn) == 4 and all(e in safety for e in drawn[2:])
-    assert drawn[2] != drawn[3]
-    assert repair_examples(pool, {"b1", "b4"}, safety, seed=0, r=1) == drawn
-    # More refused prompts than safety examples: every safety example, once.
-    every = repair_examples(pool, {b for b, _ in pool}, safety, seed=0, r=1)
-    assert len(every) == 10 and sorted(every[6:], key=safety.index) == safety
-    assert repair_examples(pool, set(), safety, seed=0, r=1) == []
 
 
 def test_replay_keeps_its_minimum_however_few_safety_examples_a_round_has() -> None:

@@ -257,7 +257,7 @@ def test_why_rows_show_refusals_rejections_and_picks_per_round(tmp_path: Path) -
         "distilled": 1,
         "anchored": 4,
         "replay": 8,
-        "repair": {"asked": 40, "refused": 5, "failed": 0, "examples": 10},
+        "repair": {"asked": 40, "refused": 5, "failed": 0},
     }
     run = MethodRun(
         "A",

@@ -178,10 +178,11 @@ class DartConfig(Frozen):
     replay_repair: bool = Field(
         False,
         description="After a round trains, the target answers every replay prompt (greedy); "
-        "those it now refuses are trained again, each with its replay answer, beside as many "
-        "of the round's safety examples (drawn at random), continuing the round's adapter at "
-        "the round's settings. Training to refuse spreads to look-alikes; this pass aims at "
-        "the ones it spread to. False: one training pass per round.",
+        "when it refuses some, the round trains again, from the adapter it started from, "
+        "with those prompts' replay answers added to its examples. Training to refuse "
+        "spreads to look-alikes; the second training weighs the ones it spread to. "
+        "(Continuing the trained adapter on them instead, beside as many safety examples, "
+        "overshot: one round's validation violations went from 10% to 45%.)",
     )
     target_lora: LoRAConfig = LoRAConfig(epochs=2, max_len=384)
     target_lr_decay: float = Field(

@@ -3,8 +3,8 @@
 target's own, else context-distilled) and for the plain intent each was written from, top
 them up with earlier rounds' safety examples when the round has few (rehearsal), and
 fine-tune the target on them mixed with a replay of its own benign answers (benign prompts,
-look-alikes and writing tasks); with ``replay_repair``, train again on the replay prompts the
-trained target then refuses."""
+look-alikes and writing tasks); with ``replay_repair``, train the round again with the
+replay prompts its first training made the target refuse added."""
 
 from __future__ import annotations
 
@@ -87,52 +87,46 @@ async def train_target(run: DartRun, r: int, candidates: Sequence[Candidate]) ->
         "helpful prompt)"
     )
     lora = round_lora(run.config, adapter_rounds(run.store.steps(run.run_id), r))
-    payload |= run.train(run.target, safety + replay if examples else [], lora, r)
+    training = safety + replay if examples else []
+    start = adapter_paths(run.target)
+    payload |= run.train(run.target, training, lora, r)
     if examples and run.config.replay_repair:
-        payload["repair"] = await repair(run, r, pool, safety, lora)
+        payload["repair"] = await repair(run, r, pool, training, start, lora)
         payload |= adapter_paths(run.target)
     run.record(f"r{r}/target-train", payload)
 
 
 async def repair(
-    run: DartRun, r: int, pool: Sequence[Replay], safety: Sequence[SFTExample], lora: LoRAConfig
+    run: DartRun,
+    r: int,
+    pool: Sequence[Replay],
+    training: Sequence[SFTExample],
+    start: dict[str, str | None],
+    lora: LoRAConfig,
 ) -> dict[str, Any]:
-    """Round ``r``'s repair pass: the just-trained target answers every replay prompt
-    (greedy), and ``repair_examples`` of those it refuses continue its adapter with
-    ``lora``. Returns the counts (prompts asked, refused, failed; examples trained) and,
-    when it trained, the trainer's record under ``train``."""
+    """Round ``r``'s repair: the just-trained target answers every replay prompt of
+    ``pool`` (greedy); when it refuses some, the round trains again, from the adapter it
+    started from (``start``), on its ``training`` examples plus those prompts' replay
+    answers (a second copy of any its replay drew). Returns the counts (prompts asked,
+    refused, failed) and, when it trained again, the trainer's record under ``train``."""
     behaviors = {b.id: b for b in run.data.replay}
-    asked = [behaviors[bid] for bid, _ in pool]
-    plan = replay_plan(run.config, asked, r, model=run.target.model_id)
+    plan = replay_plan(
+        run.config, [behaviors[bid] for bid, _ in pool], r, model=run.target.model_id
+    )
     async with run.chat(run.target) as model:
         results = await run.run_phase(model, plan, judged=False)
     failed = sum(results[spec.key].error is not None for spec in plan)
-    refused = {spec.behavior_id for spec in plan if _refused(results[spec.key])}
-    examples = repair_examples(pool, refused, safety, run.config.seed, r)
+    ids = {spec.behavior_id for spec in plan if _refused(results[spec.key])}
+    refused = [example for bid, example in pool if bid in ids]
     run.say(
         f"  repair: the trained target refused {len(refused)} of {len(plan)} replay prompts "
-        f"({failed} failed); training again on them with "
-        f"{len(examples) - len(refused)} safety examples"
+        f"({failed} failed)" + ("; training the round again with them added" if refused else "")
     )
     counts = {"asked": len(plan), "refused": len(refused), "failed": failed}
-    if not examples:
-        return counts | {"examples": 0}
-    return counts | {
-        "examples": len(examples),
-        "train": run.train(run.target, examples, lora, r, "-repair"),
-    }
-
-
-def repair_examples(
-    pool: Sequence[Replay], refused: set[str], safety: Sequence[SFTExample], seed: int, r: int
-) -> list[SFTExample]:
-    """The repair pass's examples: the replay examples of the ``refused`` prompt ids, then
-    as many of ``safety`` (all of them when there are fewer), drawn at random (seeded by
-    ``seed`` and ``r``) so that the pass does not undo what the round learned. Empty when
-    nothing was refused."""
-    again = [example for bid, example in pool if bid in refused]
-    kept = _rng(seed, "repair", r).sample(list(safety), min(len(again), len(safety)))
-    return again + kept
+    if not refused:
+        return counts
+    run.target.restore(**start)
+    return counts | {"train": run.train(run.target, [*training, *refused], lora, r, "-repair")}
 
 
 def rehearsal(run: DartRun, r: int, new: int) -> list[SFTExample]:
