@@ -24,11 +24,13 @@ from sparring.dart.config import DartConfig, dart_config
 from sparring.dart.context import DartRun, adapter_rounds, kept_evaluation, target_adapter
 from sparring.dart.evaluation import compliance, is_evaluation, verdict_of
 from sparring.dart.loop import run_dart, run_round
+from sparring.dart.repair_blend import try_blends
 from sparring.dart.splits import make_splits
 from sparring.dart.target_eval import evaluate
 from sparring.dart.target_training import (
     rehearsal,
     repair,
+    repair_round,
     replay_count,
     replay_examples,
     round_lora,
@@ -367,6 +369,71 @@ def test_a_repair_trains_the_round_again_with_the_replay_prompts_its_target_refu
     assert run.target.adapter_gguf == Path(record["train"]["adapter_gguf"])
     assert run.target.adapter_gguf.is_file()
     assert run.target.adapter_gguf.parent.name == "target-r1-repair"
+
+
+def _blend_round(dart_run: DartRun, margin: float, workdir: Path) -> DartRun:
+    """A fresh run on the replay prompts REPLAY_ASKS, with ``repair_blend: [0.5]`` and the
+    gate's margin ``margin``, whose target (in ``workdir``) has trained round 1 on refusals."""
+    fresh = _new_run(dart_run)
+    fresh.record("r0/eval", dart_run.store.steps(dart_run.run_id)["r0/eval"])
+    update = {"replay_repair": True, "repair_blend": (0.5,), "refusal_gate": margin}
+    run = dataclasses.replace(
+        fresh,
+        config=fresh.config.model_copy(update=update),
+        data=dataclasses.replace(fresh.data, replay=REPLAY_ASKS),
+        workdir=workdir,
+    )
+    run.train(run.target, BLEND_TRAINING, BLEND_LORA, 1)
+    return run
+
+
+BLEND_TRAINING = [_example(f"harmful prompt {i}", "I can't help with that.") for i in range(3)]
+BLEND_LORA = LoRAConfig(epochs=1, batch_size=2, max_len=64)
+NO_ADAPTER: dict[str, str | None] = {"adapter_dir": None, "adapter_gguf": None}
+
+
+def test_a_repair_is_kept_only_as_far_as_the_gates_over_refusal_check_needs(
+    dart_run: DartRun, tmp_path: Path
+) -> None:
+    pool = [(b.id, _example(b.text, f"A plain answer to {b.id}.")) for b in REPLAY_ASKS]
+    # Margin -1: no candidate passes, so the round repairs, tries the blend, and ends with
+    # the repaired adapter.
+    strict = _blend_round(dart_run, -1.0, tmp_path / "strict")
+    trained_id = strict.target.model_id
+    record = asyncio.run(repair_round(strict, 1, pool, BLEND_TRAINING, NO_ADAPTER, BLEND_LORA))
+    checks = record["blend"]["checks"]
+    assert [c["weight"] for c in checks] == [1.0, 0.5] and not any(c["passes"] for c in checks)
+    assert all(g["over_refusal"] for c in checks for g in c["judges"].values())
+    assert record["blend"]["weight"] == 0.0 and record["repair"]["refused"] >= 1
+    assert record["adapter_gguf"] == record["repair"]["train"]["adapter_gguf"]
+    assert strict.target.adapter_gguf == Path(record["adapter_gguf"])
+    assert (tmp_path / "strict" / "target-r1-blend0.5" / "adapter.gguf").is_file()
+    # Each candidate answered every validation prompt under its own model id, judged by both.
+    asked = [
+        a
+        for a in strict.store.attempts(strict.run_id)
+        if a.spec.meta["phase"] in ("blend-validation", "blend-validation_benign")
+    ]
+    models = {a.spec.meta["model"] for a in asked}
+    assert trained_id in models and len(models) == 2
+    assert len(asked) == 2 * (TINY["n_validation"] + TINY["n_validation_benign"])
+    assert all(a.error is not None or len(a.verdicts) == 2 for a in asked)
+    # Margin 1: the trained adapter passes as it is, and the round skips the repair.
+    lenient = _blend_round(dart_run, 1.0, tmp_path / "lenient")
+    trained = lenient.target.adapter_dir
+    kept = asyncio.run(repair_round(lenient, 1, pool, BLEND_TRAINING, NO_ADAPTER, BLEND_LORA))
+    assert kept == {"blend": {"weight": 1.0, "checks": kept["blend"]["checks"]}}
+    assert [c["passes"] for c in kept["blend"]["checks"]] == [True]
+    assert lenient.target.adapter_dir == trained
+    phases = {a.spec.meta["phase"] for a in lenient.store.attempts(lenient.run_id)}
+    assert "repair" not in phases
+    # Given a repaired adapter, the first blend that passes is where the target stays.
+    assert trained is not None
+    tried: list[dict[str, Any]] = []
+    repaired = Path(str(record["adapter_dir"]))
+    assert asyncio.run(try_blends(lenient, 1, trained, repaired, tried)) == 0.5
+    assert lenient.target.adapter_dir == tmp_path / "lenient" / "target-r1-blend0.5"
+    assert [c["weight"] for c in tried] == [0.5] and tried[0]["passes"]
 
 
 def test_replay_keeps_its_minimum_however_few_safety_examples_a_round_has() -> None:

@@ -56,6 +56,7 @@ TINY: dict[str, Any] = {
     "target_lora": {"epochs": 1, "batch_size": 4, "max_len": 96},
     "target_scale": 0.5,
     "replay_repair": True,
+    "repair_blend": [0.5],
     "red_lora": {"epochs": 1, "batch_size": 4, "max_len": 128},
     "concurrency": 8,
 }
@@ -139,14 +140,24 @@ def test_a_round_stores_every_stage_with_consistent_counts(reference: tuple[Path
         reader = gguf.GGUFReader(target["adapter_gguf"])
         alpha = reader.fields["adapter.lora.alpha"].contents()
         assert alpha == pytest.approx(TINY["target_scale"] * LoRAConfig().alpha)
-        # The round's repair asked every replay prompt with an answer to train on; if the
-        # trained target refused some, the round trained again with them added and ends
-        # with that adapter.
-        repair = target["repair"]
-        assert 0 < repair["asked"] <= TINY["n_replay"] + TINY["n_borderline"]
-        if repair["refused"]:
-            assert repair["train"]["examples"] == target["examples"] + repair["refused"]
-            assert target["adapter_gguf"] == repair["train"]["adapter_gguf"]
+        # The trained target was asked the validation prompts first; the round repaired only
+        # if its over-refusal failed the gate's check there. The repair asked every replay
+        # prompt with an answer to train on; if the trained target refused some, the round
+        # trained again with them added, then tried the blend of both adapters and ends with
+        # the blend if it passed, else with the repaired adapter.
+        blend = target["blend"]
+        weights = [check["weight"] for check in blend["checks"]]
+        assert [check["passes"] for check in blend["checks"]][:-1] == [False] * (len(weights) - 1)
+        if blend["checks"][0]["passes"]:
+            assert "repair" not in target and blend["weight"] == 1.0 and weights == [1.0]
+        else:
+            repair = target["repair"]
+            assert 0 < repair["asked"] <= TINY["n_replay"] + TINY["n_borderline"]
+            if repair["refused"]:
+                assert repair["train"]["examples"] == target["examples"] + repair["refused"]
+                assert weights == [1.0, 0.5] and blend["weight"] in (0.5, 0.0)
+                ends = "target-r1-blend0.5" if blend["weight"] else "target-r1-repair"
+                assert Path(target["adapter_gguf"]).parent.name == ends
     # A round that trains writes a new adapter; one with nothing to learn keeps the last.
     # (Whether the tiny run trains in both rounds depends on sampling; test_dart_slots
     # trains a slot twice for certain.)

@@ -258,6 +258,7 @@ def test_why_rows_show_refusals_rejections_and_picks_per_round(tmp_path: Path) -
         "anchored": 4,
         "replay": 8,
         "repair": {"asked": 40, "refused": 5, "failed": 0},
+        "blend": {"weight": 0.5, "checks": []},
     }
     run = MethodRun(
         "A",
@@ -285,6 +286,6 @@ def test_why_rows_show_refusals_rejections_and_picks_per_round(tmp_path: Path) -
     assert named["AL picks"] == "3" and named["safe answers"] == "2"
     assert named["distilled"] == "1" and named["anchored"] == "4" and named["replay"] == "8"
     assert named["compliance"].startswith("70.0%") and named["helpfulness"].startswith("65.0%")
-    assert named["gate"] == "kept" and named["repaired"] == "5"
+    assert named["gate"] == "kept" and named["repaired"] == "5" and named["blend"] == "0.5"
     page = write_html(tmp_path / "dart.html", [run]).read_text()
     assert "1/5/9" in page and "Why the loop did what it did" in page

@@ -184,6 +184,15 @@ class DartConfig(Frozen):
         "(Continuing the trained adapter on them instead, beside as many safety examples, "
         "overshot: one round's validation violations went from 10% to 45%.)",
     )
+    repair_blend: tuple[float, ...] = Field(
+        (),
+        description="With replay_repair, weights w (each in (0, 1), largest first) of the "
+        "round's adapter before its repair. The round is first asked the gate's validation "
+        "prompts as trained; when its over-refusal there passes the gate, it keeps that "
+        "adapter and skips the repair. Otherwise, after the repair, it tries each blend "
+        "w * trained + (1 - w) * repaired in turn (one exact adapter of both ranks) and keeps "
+        "the first that passes, else the repaired one. Empty: the repaired adapter.",
+    )
     target_lora: LoRAConfig = LoRAConfig(epochs=2, max_len=384)
     target_lr_decay: float = Field(
         1.0,
@@ -234,10 +243,29 @@ class DartConfig(Frozen):
             f"llamacpp/PATH.gguf for a GGUF file, not {value!r}"
         )
 
+    @field_validator("repair_blend")
+    @classmethod
+    def _blend_weights(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 < w < 1 for w in value):
+            raise ValueError("each weight must lie strictly between 0 and 1")
+        if list(value) != sorted(set(value), reverse=True):
+            raise ValueError("list the weights largest first, each once")
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> DartConfig:
         if self.n_seeds < self.red_requests // 4:
             raise ValueError("n_seeds is too small for red_requests")
+        if self.repair_blend and not (
+            self.replay_repair
+            and self.refusal_gate is not None
+            and self.n_validation
+            and self.n_validation_benign
+        ):
+            raise ValueError(
+                "repair_blend needs replay_repair: true, a refusal_gate and a validation "
+                "split (n_validation and n_validation_benign above 0)"
+            )
         return self
 
     @property

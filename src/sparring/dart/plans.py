@@ -192,7 +192,6 @@ def final_red_plan(
 def eval_plan(data: DartData, config: DartConfig, r: int) -> list[AttemptSpec]:
     """Greedy answers to the held-out, public and benign prompts after round ``r``, and to
     the round gate's validation prompts."""
-    params = GenerationParams(max_tokens=config.target_max_tokens, temperature=0.0)
     groups = (
         ("held_out", data.held_out),
         ("public", data.public),
@@ -200,6 +199,25 @@ def eval_plan(data: DartData, config: DartConfig, r: int) -> list[AttemptSpec]:
         ("validation", data.validation),
         ("validation_benign", data.validation_benign),
     )
+    return _greedy_plan(config, groups, r, "eval")
+
+
+def blend_plan(data: DartData, config: DartConfig, r: int, model: str) -> list[AttemptSpec]:
+    """Greedy answers of one candidate adapter of round ``r`` (``model``, its id) to the
+    round gate's validation prompts (``repair_blend``)."""
+    groups = (("validation", data.validation), ("validation_benign", data.validation_benign))
+    return _greedy_plan(config, groups, r, "blend", model=model)
+
+
+def _greedy_plan(
+    config: DartConfig,
+    groups: Sequence[tuple[str, Sequence[Behavior]]],
+    r: int,
+    phase: str,
+    **meta: Any,
+) -> list[AttemptSpec]:
+    """One greedy answer per prompt of each (group, prompts), in phase ``PHASE-GROUP``."""
+    params = GenerationParams(max_tokens=config.target_max_tokens, temperature=0.0)
     return [
         attempt_spec(
             b.id,
@@ -207,9 +225,10 @@ def eval_plan(data: DartData, config: DartConfig, r: int) -> list[AttemptSpec]:
             [Message(role="user", content=b.text)],
             params,
             r,
-            f"eval-{group}",
+            f"{phase}-{group}",
             seed=[b.id],
             group=group,
+            **meta,
         )
         for group, behaviors in groups
         for b in behaviors

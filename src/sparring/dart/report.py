@@ -277,10 +277,13 @@ WHY_COLUMNS = (
     "anchored",
     "replay",
     "repaired",
+    "blend",
 )
 """Per-round counts that show why the loop did what it did (console and HTML); the rates
 are the training judge's, on the benign prompts for compliance and helpfulness; "repaired"
-counts the replay prompts the round's repair pass trained again (``replay_repair``)."""
+counts the replay prompts the round's repair pass trained again (``replay_repair``), and
+"blend" is the trained adapter's weight in the one the round kept (``repair_blend``: 1, no
+repair; 0, the repaired adapter)."""
 
 
 def why_rows(run: MethodRun) -> list[tuple[str, ...]]:
@@ -313,6 +316,7 @@ def why_rows(run: MethodRun) -> list[tuple[str, ...]]:
                 str(t.get("anchored", "-")),
                 str(t.get("replay", "-")),
                 str(t["repair"]["refused"]) if "repair" in t else "-",
+                f"{t['blend']['weight']:g}" if "blend" in t else "-",
             )
         )
     return rows

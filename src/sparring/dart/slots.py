@@ -22,6 +22,7 @@ from sparring.train import (
     LoRAConfig,
     SFTExample,
     StepInfo,
+    blend_adapters,
     export_gguf_adapter,
     load_adapter,
     train_lora,
@@ -90,6 +91,14 @@ class ModelSlot:
         """Point the slot at checkpoints recorded by an earlier (resumed) round."""
         self.adapter_dir = Path(adapter_dir) if adapter_dir else None
         self.adapter_gguf = Path(adapter_gguf) if adapter_gguf else None
+
+    def blend(self, first: Path, second: Path, weight: float, round_name: str) -> None:
+        """Point the slot at ``weight`` times adapter ``first``'s update plus ``1 - weight``
+        times ``second``'s (``blend_adapters``), written and exported into the checkpoint
+        folder ``ROLE-ROUND_NAME``."""
+        out = blend_adapters(first, second, weight, self.workdir / f"{self.role}-{round_name}")
+        gguf = export_gguf_adapter(out, self.gguf, out / "adapter.gguf", self.scale)
+        self.adapter_dir, self.adapter_gguf = out, gguf
 
     def train(
         self,

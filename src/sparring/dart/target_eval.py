@@ -77,14 +77,14 @@ def gate_round(
     gate = round_gate(*evaluations, margin) | {"kept": kept}
     if gate["rejected"]:
         run.target.restore(**stored_adapter(kept))
-    lines = "; ".join(_gate_line(judge, g) for judge, g in gate["judges"].items())
+    lines = "; ".join(gate_line(judge, g) for judge, g in gate["judges"].items())
     verdict = "rejected" if gate["rejected"] else "kept"
     run.say(f"  round gate, validation prompts: {lines}; round {r} {verdict}")
     run.record(f"r{r}/gate", gate)
     return gate
 
 
-def _gate_line(judge: str, g: dict[str, Any]) -> str:
+def gate_line(judge: str, g: dict[str, Any]) -> str:
     """One judge's figures in the gate, and what it found too high."""
     too_high = " and ".join(
         name

@@ -4,7 +4,8 @@ target's own, else context-distilled) and for the plain intent each was written 
 them up with earlier rounds' safety examples when the round has few (rehearsal), and
 fine-tune the target on them mixed with a replay of its own benign answers (benign prompts,
 look-alikes and writing tasks); with ``replay_repair``, train the round again with the
-replay prompts its first training made the target refuse added."""
+replay prompts its first training made the target refuse added, and with ``repair_blend``
+keep only as much of that repair as the gate's over-refusal check needs."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from sparring.dart.candidate import Answer, Candidate, judged_answers
 from sparring.dart.config import DartConfig
 from sparring.dart.context import DartRun, adapter_paths, adapter_rounds
 from sparring.dart.plans import anchor_plan, distill_plan, helpful_replay_plan, replay_plan
+from sparring.dart.repair_blend import try_blends, validation_check
 from sparring.judges.rules import read_response
 from sparring.train import LoRAConfig, SFTExample
 from sparring.types import AttemptResult, AttemptSpec, Message, content_hash
@@ -91,9 +93,34 @@ async def train_target(run: DartRun, r: int, candidates: Sequence[Candidate]) ->
     start = adapter_paths(run.target)
     payload |= run.train(run.target, training, lora, r)
     if examples and run.config.replay_repair:
-        payload["repair"] = await repair(run, r, pool, training, start, lora)
-        payload |= adapter_paths(run.target)
+        payload |= await repair_round(run, r, pool, training, start, lora)
     run.record(f"r{r}/target-train", payload)
+
+
+async def repair_round(
+    run: DartRun,
+    r: int,
+    pool: Sequence[Replay],
+    training: Sequence[SFTExample],
+    start: dict[str, str | None],
+    lora: LoRAConfig,
+) -> dict[str, Any]:
+    """Round ``r``'s repair, weighed on the validation prompts when ``repair_blend`` lists
+    weights (``repair_blend.py``): none when the trained target passes the gate's
+    over-refusal check, else ``repair`` and then, if it trained again, the blends. Returns
+    the step record's ``repair`` and ``blend`` entries (the trained adapter's weight in the
+    one kept, and every check) and the paths of the adapter the round ends with."""
+    trained = run.target.adapter_dir
+    checks = [await validation_check(run, r, 1.0)] if run.config.repair_blend else []
+    if checks and checks[0]["passes"]:
+        return {"blend": {"weight": 1.0, "checks": checks}}
+    record: dict[str, Any] = {"repair": await repair(run, r, pool, training, start, lora)}
+    repaired, weight = run.target.adapter_dir, 1.0
+    if checks and "train" in record["repair"] and trained and repaired:
+        weight = await try_blends(run, r, trained, repaired, checks)
+    if checks:
+        record["blend"] = {"weight": weight, "checks": checks}
+    return record | adapter_paths(run.target)
 
 
 async def repair(

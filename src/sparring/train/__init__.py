@@ -7,12 +7,14 @@
 - ``export_gguf_adapter``: the adapter as a llama.cpp LoRA GGUF for the base model's GGUF.
   Generation then runs in llama.cpp with ``LlamaCppModel(..., lora=[(path, 1.0)])``.
 - ``merge_adapter``: such an adapter folded into a copy of the base GGUF, a model of its own.
+- ``blend_adapters``: two adapters of one base as one, applying a weighted sum of their updates.
 """
 
 from sparring.train.checkpoint import ModelInput, load_adapter, read_record
 from sparring.train.config import DEFAULT_TARGET_MODULES, LoRAConfig, StepInfo, TrainRecord
 from sparring.train.gguf_export import export_gguf_adapter
 from sparring.train.gguf_merge import MergeReport, merge_adapter
+from sparring.train.lora_blend import blend_adapters
 from sparring.train.sft import TrainResult, train_lora
 from sparring.train.sft_data import SFTExample
 
@@ -25,6 +27,7 @@ __all__ = [
     "StepInfo",
     "TrainRecord",
     "TrainResult",
+    "blend_adapters",
     "export_gguf_adapter",
     "load_adapter",
     "merge_adapter",
