@@ -91,3 +91,26 @@ def test_a_scaled_slot_generates_with_a_scaled_adapter_and_trains_on_the_unscale
     assert alpha == pytest.approx(0.25 * 8.0)
     peft_config = json.loads((slot.adapter_dir / "adapter_config.json").read_text())
     assert peft_config["lora_alpha"] == 8.0
+
+
+def test_a_blended_adapter_trains_further_at_the_rank_of_both(tmp_path: Path) -> None:
+    """A round after a blend (DART's ``repair_blend``) continues the blend, whose rank is
+    the sum of the two it was made from, at the same alpha/rank scale."""
+    pytest.importorskip("peft")
+    import json
+
+    example = SFTExample(messages=(Message(role="user", content="Say hi."),), response="Hi!")
+    tiny = LoRAConfig(rank=4, alpha=8.0, max_steps=1, batch_size=1, max_len=64)
+    slot = ModelSlot("target", "builtin/smollm2-135m", tmp_path)
+    slot.train([example], tiny, "r1", seed=0)
+    trained = slot.adapter_dir
+    slot.restore(None, None)
+    slot.train([example], tiny, "r1-repair", seed=1)
+    assert trained is not None and slot.adapter_dir is not None
+    slot.blend(trained, slot.adapter_dir, 0.5, "r1-blend0.5")
+    assert slot.adapter_dir == tmp_path / "target-r1-blend0.5"
+    slot.train([example], tiny, "r2", seed=2)
+    assert slot.adapter_dir == tmp_path / "target-r2" and slot.adapter_gguf is not None
+    peft_config = json.loads((slot.adapter_dir / "adapter_config.json").read_text())
+    assert (peft_config["r"], peft_config["lora_alpha"]) == (8, 16.0)
+    assert slot.adapter_gguf.is_file()

@@ -121,7 +121,14 @@ class ModelSlot:
             self._hf = HFModel.from_spec(source, model_id=f"hf/{source}", device="auto")
         model: Any = self._hf
         if self.adapter_dir is not None:
-            model = (load_adapter(self._hf, self.adapter_dir, trainable=True), self._hf.tokenizer)
+            peft_model = load_adapter(self._hf, self.adapter_dir, trainable=True)
+            # Training continues the adapter at its own rank and alpha: a blend (``blend``)
+            # has the ranks of both adapters it was made from, at their alpha/rank scale.
+            current = peft_model.peft_config[peft_model.active_adapter]
+            config = config.model_copy(
+                update={"rank": int(current.r), "alpha": float(current.lora_alpha)}
+            )
+            model = (peft_model, self._hf.tokenizer)
         out = self.workdir / f"{self.role}-{round_name}"
         result = train_lora(model, examples, config, out, seed=seed, progress=progress)
         # peft put the LoRA layers into the base model itself; take them out so the next
