@@ -12,7 +12,7 @@ import contextlib
 import os
 import shutil
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ __all__ = [
     "save_run",
     "training_packages",
     "unpack_model",
+    "write_whole",
 ]
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -102,20 +103,32 @@ def save_run(model: Any, record: TrainRecord, out_dir: Path) -> None:
 
     Raises ConfigError when the directory cannot be written.
     """
-    staging = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+
+    def fill(staging: Path) -> None:
         # The embeddings are frozen; "auto" would look for a hub config to decide that.
         model.save_pretrained(str(staging), save_embedding_layers=False)
         (staging / RECORD_FILE).write_text(record.model_dump_json(indent=2), encoding="utf-8")
-        if out_dir.is_dir():
-            out_dir.rmdir()
+
+    write_whole(out_dir, fill, "the adapter")
+
+
+def write_whole(out_dir: Path, fill: Callable[[Path], None], what: str) -> None:
+    """Write the folder ``out_dir`` whole or not at all: ``fill`` writes into a new staging
+    folder beside it, which then takes its place (replacing what was there).
+
+    Raises ConfigError naming ``what`` when the folder cannot be written.
+    """
+    staging = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir(parents=True)
+        fill(staging)
+        shutil.rmtree(out_dir, ignore_errors=True)
         os.replace(staging, out_dir)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise ConfigError(
-            f"{out_dir}: cannot write the adapter ({exc.strerror}); "
-            "choose a writable output directory"
+            f"{out_dir}: cannot write {what} ({exc.strerror}); choose a writable folder"
         ) from exc
 
 

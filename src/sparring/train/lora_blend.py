@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 from sparring.errors import ConfigError, DataError, MissingPackageError, ModelNotFoundError
+from sparring.train.checkpoint import write_whole
 
 __all__ = ["blend_adapters"]
 
@@ -67,22 +66,14 @@ def blend_adapters(first: Path, second: Path, weight: float, out_dir: Path) -> P
     rank = int(config_a["r"]) + int(config_b["r"])
     divisor = math.sqrt(rank) if config_a.get("use_rslora") else rank
     config = config_a | {"r": rank, "lora_alpha": scale * divisor}
-    staging = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        staging.mkdir(parents=True)
+    source = {"first": str(first), "second": str(second), "weight": weight}
+
+    def fill(staging: Path) -> None:
         save_file(blended, str(staging / _WEIGHTS))
         (staging / _CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
-        source = {"first": str(first), "second": str(second), "weight": weight}
         (staging / _SOURCE_FILE).write_text(json.dumps(source, indent=2), encoding="utf-8")
-        shutil.rmtree(out_dir, ignore_errors=True)
-        os.replace(staging, out_dir)
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise ConfigError(
-            f"{out_dir}: cannot write the blended adapter ({exc.strerror}); "
-            "choose a writable folder"
-        ) from exc
+
+    write_whole(out_dir, fill, "the blended adapter")
     return out_dir
 
 
