@@ -23,14 +23,13 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sparring.errors import ConfigError, DataError, MissingPackageError, ModelNotFoundError
 from sparring.train.gguf_header import GGUFHeader, read_header
 
-__all__ = ["export_gguf_adapter", "permute_rotary_rows"]
+__all__ = ["export_gguf_adapter", "permute_rotary_rows", "read_lora_config"]
 
 _ADAPTER_WEIGHTS = "adapter_model.safetensors"
 _ADAPTER_CONFIG = "adapter_config.json"
@@ -41,12 +40,6 @@ _KEY = re.compile(
 _PERMUTED_ARCHS = frozenset({"llama"})
 """GGUF architectures whose attn_q/attn_k rows are stored permuted: those transformers'
 GGUF loader un-permutes on load (its LlamaTensorProcessor)."""
-
-
-@dataclass(frozen=True)
-class _Settings:
-    alpha: float
-    rank_divisor_is_sqrt: bool
 
 
 def export_gguf_adapter(
@@ -73,7 +66,7 @@ def export_gguf_adapter(
     if not scale > 0:
         raise ConfigError(f"export_gguf_adapter: scale must be above 0, got {scale}")
     adapter_dir, base_gguf, out_path = Path(adapter_dir), Path(base_gguf), Path(out_path)
-    settings = _read_settings(adapter_dir)
+    config = read_lora_config(adapter_dir)
     header = read_header(base_gguf)
     pairs = _pairs(load_file(str(adapter_dir / _ADAPTER_WEIGHTS)), adapter_dir)
     names = _name_map(gguf, header, base_gguf)
@@ -84,8 +77,8 @@ def export_gguf_adapter(
         writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
         rank = next(iter(pairs.values()))[0].shape[0]
         # llama.cpp divides by the rank; rsLoRA divides by its square root instead.
-        scale_rank = math.sqrt(rank) if settings.rank_divisor_is_sqrt else rank
-        alpha = scale * settings.alpha * rank / scale_rank
+        scale_rank = math.sqrt(rank) if config.get("use_rslora") else rank
+        alpha = scale * float(config.get("lora_alpha", 8)) * rank / scale_rank
         writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
         for module in sorted(pairs):
             lora_a, lora_b = pairs[module]
@@ -117,7 +110,14 @@ def permute_rotary_rows(rows: Any, n_head: int) -> Any:
     return rows.reshape(n_head, 2, half, *rows.shape[1:]).swapaxes(1, 2).reshape(rows.shape)
 
 
-def _read_settings(adapter_dir: Path) -> _Settings:
+def read_lora_config(adapter_dir: Path) -> dict[str, Any]:
+    """The peft settings (``adapter_config.json``) of the adapter in ``adapter_dir``, a plain
+    LoRA llama.cpp can apply.
+
+    Raises ModelNotFoundError when the folder holds no adapter, DataError when its config is
+    unreadable, ConfigError for an adapter llama.cpp cannot apply (DoRA, extra trained
+    modules, per-layer rank or alpha, biases).
+    """
     config_path = adapter_dir / _ADAPTER_CONFIG
     if not config_path.is_file() or not (adapter_dir / _ADAPTER_WEIGHTS).is_file():
         raise ModelNotFoundError(
@@ -125,7 +125,7 @@ def _read_settings(adapter_dir: Path) -> _Settings:
             "point at a directory written by train_lora"
         )
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
+        config: dict[str, Any] = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise DataError(f"{config_path}: unreadable adapter config ({exc})") from exc
     unsupported = [
@@ -146,10 +146,7 @@ def _read_settings(adapter_dir: Path) -> _Settings:
             f"{config_path}: llama.cpp cannot apply this adapter ({', '.join(unsupported)}); "
             "train a plain LoRA (train_lora does)"
         )
-    return _Settings(
-        alpha=float(config.get("lora_alpha", 8)),
-        rank_divisor_is_sqrt=bool(config.get("use_rslora")),
-    )
+    return config
 
 
 def _pairs(weights: dict[str, Any], adapter_dir: Path) -> dict[str, tuple[Any, Any]]:

@@ -16,8 +16,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from sparring.errors import ConfigError, DataError, MissingPackageError, ModelNotFoundError
+from sparring.errors import ConfigError, DataError, MissingPackageError
 from sparring.train.checkpoint import write_whole
+from sparring.train.gguf_export import read_lora_config
 
 __all__ = ["blend_adapters"]
 
@@ -34,8 +35,9 @@ def blend_adapters(first: Path, second: Path, weight: float, out_dir: Path) -> P
     Both adapters must adapt the same modules of the same base with the same scale
     (alpha over rank, as ``train_lora`` writes them at one ``LoRAConfig``).
 
-    Raises ConfigError for a weight outside (0, 1) or adapters that do not match,
-    ModelNotFoundError when a folder holds no adapter, DataError when one is unreadable.
+    Raises ConfigError for a weight outside (0, 1), adapters that do not match or one
+    llama.cpp cannot apply (``read_lora_config``), ModelNotFoundError when a folder holds no
+    adapter, DataError when one is unreadable.
     """
     try:
         import numpy as np
@@ -45,7 +47,7 @@ def blend_adapters(first: Path, second: Path, weight: float, out_dir: Path) -> P
     if not 0.0 < weight < 1.0:
         raise ConfigError(f"blend_adapters: weight must lie strictly between 0 and 1, got {weight}")
     first, second, out_dir = Path(first), Path(second), Path(out_dir)
-    config_a, config_b = _config(first), _config(second)
+    config_a, config_b = read_lora_config(first), read_lora_config(second)
     scale = _scale(config_a, first)
     if not math.isclose(scale, _scale(config_b, second), rel_tol=1e-6):
         raise ConfigError(f"{first} and {second}: adapters scale their updates differently")
@@ -75,26 +77,6 @@ def blend_adapters(first: Path, second: Path, weight: float, out_dir: Path) -> P
 
     write_whole(out_dir, fill, "the blended adapter")
     return out_dir
-
-
-def _config(adapter_dir: Path) -> dict[str, Any]:
-    path = adapter_dir / _CONFIG
-    if not path.is_file() or not (adapter_dir / _WEIGHTS).is_file():
-        raise ModelNotFoundError(
-            f"{adapter_dir}: no {_CONFIG} and {_WEIGHTS} there; point at a folder written by "
-            "train_lora"
-        )
-    try:
-        config: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: unreadable adapter config ({exc})") from exc
-    if (
-        config.get("peft_type") != "LORA"
-        or config.get("rank_pattern")
-        or config.get("alpha_pattern")
-    ):
-        raise ConfigError(f"{path}: only plain LoRA adapters with one rank and alpha blend")
-    return config
 
 
 def _scale(config: dict[str, Any], adapter_dir: Path) -> float:
