@@ -48,9 +48,12 @@ from sparring.store import RunStore
 def find_run(store: RunStore, config: DartConfig) -> tuple[str | None, bool]:
     """The newest stored DART run with this config, and whether it completed. A run stored
     before a field existed matches when the field's legacy value (what that run did) is the
-    value asked for, as on resume."""
+    value asked for, as on resume; fields the method makes moot are not compared
+    (``DartConfig.comparable``)."""
+    wanted = config.comparable()
     for record in sorted(store.list_runs(), key=lambda r: r.created_at, reverse=True):
-        if record.kind == "dart" and _stored_config(record.config) == config:
+        stored = _stored_config(record.config) if record.kind == "dart" else None
+        if stored is not None and stored.comparable() == wanted:
             return record.id, "final/red-eval" in store.steps(record.id)
     return None, False
 

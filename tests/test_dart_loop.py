@@ -106,7 +106,7 @@ def test_a_round_stores_every_stage_with_consistent_counts(reference: tuple[Path
         + attacks["rejected_lexical"]
     )
     assert filtered == attacks["red_drafts"]
-    assert len(attacks["candidates"]) == attacks["accepted"]
+    assert len(attacks["candidates"]) == attacks["accepted"] == attacks["sent"]
     for candidate in attacks["candidates"]:
         assert len(candidate["answers"]) == TINY["k_tgt"]
         assert 0 <= candidate["unsafe"] <= candidate["scored"] <= TINY["k_tgt"]

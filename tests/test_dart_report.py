@@ -282,10 +282,13 @@ def test_why_rows_show_refusals_rejections_and_picks_per_round(tmp_path: Path) -
     assert base[0] == "0" and set(base[3:]) == {"-"}
     named = dict(zip(WHY_COLUMNS, first, strict=True))
     assert named["red refusals"] == "7" and named["unparsed"] == "2"
-    assert named["rejected dup/sem/lex"] == "1/5/9" and named["accepted"] == "25"
+    assert named["rejected dup/sem/lex"] == "1/5/9" and named["sent"] == "25"
     assert named["AL picks"] == "3" and named["safe answers"] == "2"
     assert named["distilled"] == "1" and named["anchored"] == "4" and named["replay"] == "8"
     assert named["compliance"].startswith("70.0%") and named["helpfulness"].startswith("65.0%")
     assert named["gate"] == "kept" and named["repaired"] == "5" and named["blend"] == "0.5"
+    # A run with target_sees: all sends more attacks than the archive accepts.
+    attacks["sent"] = 32
+    assert dict(zip(WHY_COLUMNS, why_rows(run)[1], strict=True))["sent"] == "32"
     page = write_html(tmp_path / "dart.html", [run]).read_text()
     assert "1/5/9" in page and "Why the loop did what it did" in page

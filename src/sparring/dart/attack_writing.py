@@ -1,5 +1,6 @@
 """Stages 1 and 2 of a DART round: the red model writes attacks in sampled directions, and
-the global-diversity filter keeps the novel ones.
+the global-diversity filter tells the novel ones (the only ones the target answers, unless
+``target_sees`` is ``all``).
 
 Directions are (risk category × attack style) cells, weighted toward cells where the target
 is still vulnerable but the archive is sparse (DART) or uniformly (MART). Each request gets
@@ -13,6 +14,7 @@ import random
 from collections import defaultdict
 from collections.abc import Sequence
 
+from sparring.dart.config import TargetSees
 from sparring.dart.context import DartRun
 from sparring.dart.directions import cell_key, direction_weights, sample_directions
 from sparring.dart.diversity import DiversityArchive
@@ -76,14 +78,22 @@ async def write_attacks(
 
 
 def filter_drafts(
-    run: DartRun, drafts: Sequence[Draft], diversity: bool
-) -> tuple[list[Draft], dict[str, int]]:
-    """Global novelty against the archive and within the batch (DART), or exact
-    de-duplication only (MART). Returns the accepted drafts and the rejection counts."""
-    accepted: list[Draft] = []
-    batch = DiversityArchive(run.embedder, run.config.max_cosine, run.config.max_bleu)
+    archive: DiversityArchive,
+    drafts: Sequence[Draft],
+    *,
+    diversity: bool,
+    target_sees: TargetSees = "novel",
+) -> tuple[list[Draft], list[bool], dict[str, int]]:
+    """Global novelty against ``archive`` and within the batch (with ``diversity``, DART),
+    or exact de-duplication only (MART). Returns the drafts the target is to answer, whether
+    each is novel, and the counts: exact duplicates, drafts that failed the semantic or the
+    lexical test, novel ones (``accepted``) and those sent to the target. With
+    ``target_sees="all"`` a draft that is not novel is still sent, marked as such."""
+    kept: list[Draft] = []
+    novel: list[bool] = []
+    batch = DiversityArchive(archive.embedder, archive.max_cosine, archive.max_bleu)
     duplicates = semantic = lexical = 0
-    novelties = run.archive.score([text for _, text in drafts]) if diversity else []
+    novelties = archive.score([text for _, text in drafts]) if diversity else []
     seen: set[str] = set()
     for i, (req, text) in enumerate(drafts):
         norm = " ".join(text.lower().split())
@@ -91,20 +101,28 @@ def filter_drafts(
             duplicates += 1
             continue
         seen.add(norm)
+        is_novel = True
         if diversity:
             novelty = novelties[i]
             [within] = batch.accept([text], [cell_key(req.cell)])
             if not (novelty.novel and within.novel):
+                is_novel = False
                 worst = novelty if not novelty.novel else within
-                if worst.max_cosine > run.config.max_cosine:
+                if worst.max_cosine > archive.max_cosine:
                     semantic += 1
                 else:
                     lexical += 1
-                continue
-        accepted.append((req, text))
-    return accepted, {
-        "rejected_duplicate": duplicates,
-        "rejected_semantic": semantic,
-        "rejected_lexical": lexical,
-        "accepted": len(accepted),
-    }
+        if is_novel or target_sees == "all":
+            kept.append((req, text))
+            novel.append(is_novel)
+    return (
+        kept,
+        novel,
+        {
+            "rejected_duplicate": duplicates,
+            "rejected_semantic": semantic,
+            "rejected_lexical": lexical,
+            "accepted": sum(novel),
+            "sent": len(kept),
+        },
+    )

@@ -1,4 +1,4 @@
-"""A red attack that passed the filters, what the target did with it, and its stored form.
+"""A red attack the target answered, what it did with it, and its stored form.
 
 The ``rN/attacks`` step stores every candidate of a round as JSON; a resumed run reads them
 back from there instead of regenerating them, so the JSON shape is part of the store.
@@ -23,7 +23,7 @@ unscored or stored before answers carried it)."""
 
 @dataclass
 class Candidate:
-    """A red attack that passed the filters, with what the target did with it."""
+    """A red attack the target answered, with what the target did with it."""
 
     key: str
     behavior_id: str
@@ -37,6 +37,9 @@ class Candidate:
     """Target samples the judge could score (unscorable and failed ones excluded)."""
     answers: list[Answer] = field(default_factory=list)
     """One per judged target sample."""
+    novel: bool = True
+    """It passed the global-diversity test (always, unless ``target_sees`` is ``all``); only
+    novel successes join the archive and train the red model."""
 
 
 def judged_answers(result: AttemptResult) -> list[Answer]:
@@ -88,6 +91,7 @@ def candidate_json(c: Candidate) -> dict[str, Any]:
         "unsafe": c.unsafe,
         "scored": c.scored,
         "answers": [list(a) for a in c.answers],
+        "novel": c.novel,
     }
 
 
@@ -102,4 +106,5 @@ def candidate_from_json(c: Mapping[str, Any]) -> Candidate:
         unsafe=c["unsafe"],
         scored=c["scored"],
         answers=[(a[0], a[1], a[2], a[3] if len(a) > 3 else None) for a in c["answers"]],
+        novel=c.get("novel", True),
     )

@@ -16,6 +16,9 @@ TRAINABLE_PROVIDERS = ("builtin", "llamacpp")
 
 Method = Literal["dart", "mart", "dart-no-diversity", "dart-no-active"]
 
+TargetSees = Literal["novel", "all"]
+"""Which red drafts the target answers under global diversity (``DartConfig.target_sees``)."""
+
 #: method → (global_diversity, active_learning)
 METHOD_FLAGS: dict[str, tuple[bool, bool]] = {
     "dart": (True, True),
@@ -127,6 +130,14 @@ class DartConfig(Frozen):
     red_tries: int = Field(2, ge=1, description="Tries per candidate when the red model refuses.")
     max_cosine: float = Field(0.85, gt=0, le=1, description="Semantic novelty threshold.")
     max_bleu: float = Field(0.25, gt=0, le=1, description="Lexical novelty threshold (BLEU-2).")
+    target_sees: TargetSees = Field(
+        "novel",
+        description="With global diversity, which drafts the target answers: 'novel', only "
+        "those the archive finds novel (the rest are dropped unanswered); 'all', every draft "
+        "but exact duplicates, the novelty test then deciding only which successes join the "
+        "archive and train the red model (DART.md, steps 3 and 4), so active learning "
+        "chooses from as many attacks as MART trains on. No effect without global diversity.",
+    )
     red_max_tokens: int = Field(160, ge=8)
     red_temperature: float = Field(0.9, ge=0)
 
@@ -267,6 +278,17 @@ class DartConfig(Frozen):
                 "split (n_validation and n_validation_benign above 0)"
             )
         return self
+
+    def comparable(self) -> DartConfig:
+        """This config with the fields its method's flags make moot at their defaults, so
+        that two configs that run the same loop compare equal (``target_sees`` without
+        global diversity)."""
+        diversity, _ = self.flags
+        if diversity:
+            return self
+        return self.model_copy(
+            update={"target_sees": DartConfig.model_fields["target_sees"].default}
+        )
 
     @property
     def flags(self) -> tuple[bool, bool]:

@@ -2,8 +2,9 @@
 stages.
 
 Each round: the red model writes attacks in chosen directions, taking the target's last
-answers into account; novel ones (against the global archive) are sent to the target K
-times and judged against the original intent (``attack_writing``, ``target_eval``);
+answers into account; novel ones (against the global archive), or with ``target_sees:
+all`` every one but exact duplicates, are sent to the target K times and judged against the
+original intent (``attack_writing``, ``target_eval``);
 successful, novel attacks join the archive and train the red model (``red_training``);
 active learning picks the prompts the target trains on, with its own safe answers (or
 context-distilled ones; earlier rounds' are rehearsed when a round has few) and a replay
@@ -159,7 +160,9 @@ async def attack_stage(run: DartRun, r: int) -> list[Candidate]:
     diversity, _ = run.config.flags
     requests = red_requests(run, r, diversity)
     drafts, red_counts = await write_attacks(run, r, requests)
-    accepted, filter_counts = filter_drafts(run, drafts, diversity)
+    sent, novel, filter_counts = filter_drafts(
+        run.archive, drafts, diversity=diversity, target_sees=run.config.target_sees
+    )
     run.say(
         f"  red model: {red_counts['red_drafts']} drafts for {len(requests)} requests, "
         f"{red_counts['red_refusals']} refusals, {red_counts['red_unparsed']} unparsed; "
@@ -167,8 +170,9 @@ async def attack_stage(run: DartRun, r: int) -> list[Candidate]:
         f"{filter_counts['rejected_duplicate']} duplicate, "
         f"{filter_counts['rejected_semantic']} semantic, "
         f"{filter_counts['rejected_lexical']} lexical)"
+        + ("" if all(novel) else f"; the target answers all {len(sent)}")
     )
-    candidates = await query_target(run, r, accepted)
+    candidates = await query_target(run, r, sent, novel)
     metrics = red_metrics(candidates, run.embedder)
     run.say(
         f"  target: {metrics['successful']} of {len(candidates)} attacks succeeded at "

@@ -1,5 +1,6 @@
-"""Stage 4 of a DART round, the red update: successful attacks join the global archive and
-the cell statistics, and the red model is fine-tuned on (red request → successful attack).
+"""Stage 4 of a DART round, the red update: every answered attack counts in the cell
+statistics, successful novel ones join the global archive, and the red model is fine-tuned
+on (red request → successful novel attack).
 
 ``learn_from`` runs on resumed rounds too (from the stored candidates), so the archive and
 statistics a later round sees are the same whether or not the run was interrupted.
@@ -23,18 +24,23 @@ def learn_from(run: DartRun, candidates: Sequence[Candidate]) -> None:
         s = run.stats.get(c.cell, CellStats())
         success = c.unsafe > 0
         run.stats[c.cell] = CellStats(
-            s.successes + int(success), s.trials + 1, s.archived + int(success)
+            s.successes + int(success), s.trials + 1, s.archived + int(success and c.novel)
         )
         if c.answers:
             run.last_attack[c.behavior_id] = (c.text, c.answers[0][0])
-    winners = [c for c in candidates if c.unsafe > 0]
+    winners = red_winners(candidates)
     run.archive.add([c.text for c in winners], [cell_key(c.cell) for c in winners])
 
 
+def red_winners(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """The round's successful novel attacks: what joins the archive and trains the red model."""
+    return [c for c in candidates if c.unsafe > 0 and c.novel]
+
+
 async def train_red(run: DartRun, r: int, candidates: Sequence[Candidate]) -> None:
-    """LoRA SFT of the red model on the round's successful attacks (none: the adapter
+    """LoRA SFT of the red model on the round's successful novel attacks (none: the adapter
     stays); stored as ``rN/red-train`` with the adapter paths."""
-    winners = [c for c in candidates if c.unsafe > 0]
+    winners = red_winners(candidates)
     if winners:
         run.say(f"  training the red model on {len(winners)} successful attacks")
     examples = [

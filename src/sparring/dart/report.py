@@ -269,7 +269,7 @@ WHY_COLUMNS = (
     "red refusals",
     "unparsed",
     "rejected dup/sem/lex",
-    "accepted",
+    "sent",
     "successful",
     "AL picks",
     "safe answers",
@@ -280,7 +280,8 @@ WHY_COLUMNS = (
     "blend",
 )
 """Per-round counts that show why the loop did what it did (console and HTML); the rates
-are the training judge's, on the benign prompts for compliance and helpfulness; "repaired"
+are the training judge's, on the benign prompts for compliance and helpfulness; "sent" counts
+the attacks the target answered (runs stored before it have only "accepted"); "repaired"
 counts the replay prompts the round's repair pass trained again (``replay_repair``), and
 "blend" is the trained adapter's weight in the one the round kept (``repair_blend``: 1, no
 repair; 0, the repaired adapter)."""
@@ -308,7 +309,7 @@ def why_rows(run: MethodRun) -> list[tuple[str, ...]]:
                 str(a.get("red_refusals", "-")),
                 str(a.get("red_unparsed", "-")),
                 rejected,
-                str(a.get("accepted", "-")),
+                str(a.get("sent", a.get("accepted", "-"))),
                 str(a.get("successful", "-")),
                 str(len(t["selected"])) if t else "-",
                 str(t.get("with_safe_answer", "-")),
@@ -439,7 +440,8 @@ def write_html(path: Path, runs: Sequence[MethodRun]) -> Path:
         f"<h2>Over-refusal on benign prompts per round</h2>{_curve_svg(runs, 'over_refusal')}"
         "<h2>Why the loop did what it did</h2><p>Per round: red drafts written, the red "
         "model's refusals and unparsable outputs, drafts rejected by the diversity filter "
-        "(duplicate / semantic / lexical), attacks sent to the target and those that "
+        "(duplicate / semantic / lexical; with <code>target_sees: all</code> the target still "
+        "answers the semantic and lexical ones), attacks sent to the target and those that "
         "succeeded, prompts picked by active learning, how many got a safe answer (own or by "
         "context distillation) and the benign replay examples; the gate's decision (a "
         f"rejected round leaves the target as it was).</p>{why}"

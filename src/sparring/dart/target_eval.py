@@ -21,8 +21,11 @@ from sparring.stats import Rate
 from sparring.types import content_hash
 
 
-async def query_target(run: DartRun, r: int, accepted: Sequence[Draft]) -> list[Candidate]:
-    """Send each accepted attack to the target K_tgt times and tally the verdicts."""
+async def query_target(
+    run: DartRun, r: int, drafts: Sequence[Draft], novel: Sequence[bool]
+) -> list[Candidate]:
+    """Send each draft to the target K_tgt times and tally the verdicts; ``novel`` says
+    which passed the global-diversity test."""
     candidates = [
         Candidate(
             content_hash([r, req.behavior.id, text]),
@@ -30,8 +33,9 @@ async def query_target(run: DartRun, r: int, accepted: Sequence[Draft]) -> list[
             req.cell,
             text,
             request_json(req),
+            novel=is_novel,
         )
-        for req, text in accepted
+        for (req, text), is_novel in zip(drafts, novel, strict=True)
     ]
     plan = target_plan(run.config, candidates, r)
     async with run.chat(run.target) as model:
