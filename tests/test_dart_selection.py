@@ -27,7 +27,7 @@ from sparring.dart.diversity import (
     tokens,
 )
 from sparring.dart.red import RedRequest
-from sparring.dart.red_training import red_winners
+from sparring.dart.red_training import successes
 from sparring.text import HashingEmbedder
 from sparring.types import Behavior
 
@@ -145,12 +145,13 @@ def test_the_target_sees_only_novel_drafts_unless_it_is_set_to_see_all() -> None
         assert len(sent) == 2 and novel == [True, True] and counts["rejected_semantic"] == 0
 
 
-def test_only_successful_novel_attacks_train_the_red_model_and_novelty_is_stored() -> None:
+def test_successes_are_the_novel_ones_or_all_and_novelty_is_stored() -> None:
     def candidate(key: str, unsafe: int, novel: bool) -> Candidate:
         return Candidate(key, "b1", ("c", "r"), key, {}, unsafe=unsafe, scored=2, novel=novel)
 
     found = [candidate("a", 1, True), candidate("b", 2, False), candidate("c", 0, True)]
-    assert [c.key for c in red_winners(found)] == ["a"]
+    assert [c.key for c in successes(found, novel_only=True)] == ["a"]
+    assert [c.key for c in successes(found, novel_only=False)] == ["a", "b"]
     assert [candidate_from_json(candidate_json(c)) for c in found] == found
     stored_before = {k: v for k, v in candidate_json(found[1]).items() if k != "novel"}
     assert candidate_from_json(stored_before).novel
@@ -166,6 +167,17 @@ def test_target_sees_is_compared_only_where_global_diversity_makes_it_matter() -
     assert DartConfig(method="mart", global_diversity=True, target_sees="all").comparable() != (
         DartConfig(method="mart", global_diversity=True).comparable()
     )
+
+
+def test_red_learns_from_is_compared_only_where_non_novel_drafts_are_answered() -> None:
+    seeing = DartConfig(method="dart", target_sees="all")
+    assert seeing.model_copy(update={"red_learns_from": "all"}).comparable() != (
+        seeing.comparable()
+    )
+    for moot in (DartConfig(method="dart"), DartConfig(method="mart", target_sees="all")):
+        assert moot.model_copy(update={"red_learns_from": "all"}).comparable() == (
+            moot.comparable()
+        )
 
 
 def test_weights_favour_vulnerable_sparse_cells_over_safe_or_crowded_ones() -> None:

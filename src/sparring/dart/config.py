@@ -17,7 +17,8 @@ TRAINABLE_PROVIDERS = ("builtin", "llamacpp")
 Method = Literal["dart", "mart", "dart-no-diversity", "dart-no-active"]
 
 TargetSees = Literal["novel", "all"]
-"""Which red drafts the target answers under global diversity (``DartConfig.target_sees``)."""
+"""Which red drafts the target answers under global diversity (``DartConfig.target_sees``);
+also which successful attacks train the red model (``DartConfig.red_learns_from``)."""
 
 #: method → (global_diversity, active_learning)
 METHOD_FLAGS: dict[str, tuple[bool, bool]] = {
@@ -137,6 +138,13 @@ class DartConfig(Frozen):
         "but exact duplicates, the novelty test then deciding only which successes join the "
         "archive and train the red model (DART.md, steps 3 and 4), so active learning "
         "chooses from as many attacks as MART trains on. No effect without global diversity.",
+    )
+    red_learns_from: TargetSees = Field(
+        "novel",
+        description="Which successful attacks fine-tune the red model: 'novel', those the "
+        "archive accepts (DART.md, step 4); 'all', every success the target answered. The "
+        "archive keeps only novel ones either way. No effect unless global diversity is on "
+        "and target_sees is 'all' (otherwise every answered attack is novel).",
     )
     red_max_tokens: int = Field(160, ge=8)
     red_temperature: float = Field(0.9, ge=0)
@@ -282,12 +290,14 @@ class DartConfig(Frozen):
     def comparable(self) -> DartConfig:
         """This config with the fields its method's flags make moot at their defaults, so
         that two configs that run the same loop compare equal (``target_sees`` without
-        global diversity)."""
+        global diversity; ``red_learns_from`` unless the target sees drafts that are not
+        novel)."""
         diversity, _ = self.flags
-        if diversity:
-            return self
+        moot = ["red_learns_from"] if not diversity or self.target_sees == "novel" else []
+        if not diversity:
+            moot.append("target_sees")
         return self.model_copy(
-            update={"target_sees": DartConfig.model_fields["target_sees"].default}
+            update={name: DartConfig.model_fields[name].default for name in moot}
         )
 
     @property

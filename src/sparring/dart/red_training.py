@@ -1,6 +1,7 @@
 """Stage 4 of a DART round, the red update: every answered attack counts in the cell
 statistics, successful novel ones join the global archive, and the red model is fine-tuned
-on (red request → successful novel attack).
+on (red request → successful attack): the novel ones, or every one with
+``red_learns_from: all``.
 
 ``learn_from`` runs on resumed rounds too (from the stored candidates), so the archive and
 statistics a later round sees are the same whether or not the run was interrupted.
@@ -28,19 +29,21 @@ def learn_from(run: DartRun, candidates: Sequence[Candidate]) -> None:
         )
         if c.answers:
             run.last_attack[c.behavior_id] = (c.text, c.answers[0][0])
-    winners = red_winners(candidates)
+    winners = successes(candidates, novel_only=True)
     run.archive.add([c.text for c in winners], [cell_key(c.cell) for c in winners])
 
 
-def red_winners(candidates: Sequence[Candidate]) -> list[Candidate]:
-    """The round's successful novel attacks: what joins the archive and trains the red model."""
-    return [c for c in candidates if c.unsafe > 0 and c.novel]
+def successes(candidates: Sequence[Candidate], novel_only: bool) -> list[Candidate]:
+    """The round's successful attacks (at least one unsafe answer), or only the novel ones:
+    those join the archive."""
+    return [c for c in candidates if c.unsafe > 0 and (c.novel or not novel_only)]
 
 
 async def train_red(run: DartRun, r: int, candidates: Sequence[Candidate]) -> None:
-    """LoRA SFT of the red model on the round's successful novel attacks (none: the adapter
-    stays); stored as ``rN/red-train`` with the adapter paths."""
-    winners = red_winners(candidates)
+    """LoRA SFT of the red model on the round's successful attacks, novel ones only unless
+    ``red_learns_from`` is ``all`` (none: the adapter stays); stored as ``rN/red-train`` with
+    the adapter paths."""
+    winners = successes(candidates, novel_only=run.config.red_learns_from == "novel")
     if winners:
         run.say(f"  training the red model on {len(winners)} successful attacks")
     examples = [
