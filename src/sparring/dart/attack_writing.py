@@ -14,7 +14,7 @@ import random
 from collections import defaultdict
 from collections.abc import Sequence
 
-from sparring.dart.config import TargetSees
+from sparring.dart.config import NoveltyScope
 from sparring.dart.context import DartRun
 from sparring.dart.directions import cell_key, direction_weights, sample_directions
 from sparring.dart.diversity import DiversityArchive
@@ -82,7 +82,7 @@ def filter_drafts(
     drafts: Sequence[Draft],
     *,
     diversity: bool,
-    target_sees: TargetSees = "novel",
+    target_sees: NoveltyScope = "novel",
 ) -> tuple[list[Draft], list[bool], dict[str, int]]:
     """Global novelty against ``archive`` and within the batch (with ``diversity``, DART),
     or exact de-duplication only (MART). Returns the drafts the target is to answer, whether

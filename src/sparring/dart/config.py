@@ -16,9 +16,9 @@ TRAINABLE_PROVIDERS = ("builtin", "llamacpp")
 
 Method = Literal["dart", "mart", "dart-no-diversity", "dart-no-active"]
 
-TargetSees = Literal["novel", "all"]
-"""Which red drafts the target answers under global diversity (``DartConfig.target_sees``);
-also which successful attacks train the red model (``DartConfig.red_learns_from``)."""
+NoveltyScope = Literal["novel", "all"]
+"""Which attacks a stage takes under global diversity: only those the archive finds novel,
+or all of them (``DartConfig.target_sees``, ``DartConfig.red_learns_from``)."""
 
 #: method → (global_diversity, active_learning)
 METHOD_FLAGS: dict[str, tuple[bool, bool]] = {
@@ -131,7 +131,7 @@ class DartConfig(Frozen):
     red_tries: int = Field(2, ge=1, description="Tries per candidate when the red model refuses.")
     max_cosine: float = Field(0.85, gt=0, le=1, description="Semantic novelty threshold.")
     max_bleu: float = Field(0.25, gt=0, le=1, description="Lexical novelty threshold (BLEU-2).")
-    target_sees: TargetSees = Field(
+    target_sees: NoveltyScope = Field(
         "novel",
         description="With global diversity, which drafts the target answers: 'novel', only "
         "those the archive finds novel (the rest are dropped unanswered); 'all', every draft "
@@ -139,7 +139,7 @@ class DartConfig(Frozen):
         "archive and train the red model (DART.md, steps 3 and 4), so active learning "
         "chooses from as many attacks as MART trains on. No effect without global diversity.",
     )
-    red_learns_from: TargetSees = Field(
+    red_learns_from: NoveltyScope = Field(
         "novel",
         description="Which successful attacks fine-tune the red model: 'novel', those the "
         "archive accepts (DART.md, step 4); 'all', every success the target answered. The "
@@ -293,11 +293,12 @@ class DartConfig(Frozen):
         global diversity; ``red_learns_from`` unless the target sees drafts that are not
         novel)."""
         diversity, _ = self.flags
-        moot = ["red_learns_from"] if not diversity or self.target_sees == "novel" else []
-        if not diversity:
-            moot.append("target_sees")
+        moot = {
+            "target_sees": not diversity,
+            "red_learns_from": not diversity or self.target_sees == "novel",
+        }
         return self.model_copy(
-            update={name: DartConfig.model_fields[name].default for name in moot}
+            update={name: DartConfig.model_fields[name].default for name, m in moot.items() if m}
         )
 
     @property
